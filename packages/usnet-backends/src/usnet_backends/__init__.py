@@ -1,0 +1,22 @@
+"""usnet_backends: layer-2 devices (TAP, in-memory links) and wrappers (faults, pcap)."""
+
+from .device import Device, DeviceBase, DeviceStats, Frame, Offloads
+from .fault import FaultCounters, FaultInjector
+from .memory import MemoryEnd, memory_pair
+from .pcap import PcapWriter, read_pcap
+from .tap import TapDevice
+
+__all__ = [
+    "Device",
+    "DeviceBase",
+    "DeviceStats",
+    "FaultCounters",
+    "FaultInjector",
+    "Frame",
+    "MemoryEnd",
+    "Offloads",
+    "PcapWriter",
+    "TapDevice",
+    "memory_pair",
+    "read_pcap",
+]
