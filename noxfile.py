@@ -32,7 +32,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check over the whole tree."""
-    session.install("ruff")
+    session.install("ruff==0.17.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -40,7 +40,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the packages."""
-    session.install("mypy", *TEST_DEPS)
+    session.install("mypy==2.4.1", *TEST_DEPS)
     _install_packages(session)
     session.run("mypy", "--strict", "packages/usnet-core/src/usnet_core")
     session.run("mypy", "--strict", "packages/usnet-backends/src/usnet_backends")
