@@ -19,6 +19,7 @@ from usnet_core.errors import Malformed
 from usnet_core.iface.config import InterfaceConfig
 from usnet_core.iface.neighbor import NeighborCache
 from usnet_core.iface.stats import Stats
+from usnet_core.tcp import TcpConfig, TcpLayer
 from usnet_core.udp import UdpLayer, UdpSocket
 from usnet_core.wire import arp, ethernet, icmpv4, ipv4
 from usnet_core.wire.arp import ArpPacket, ArpRepr
@@ -64,7 +65,7 @@ class Interface:
         config: InterfaceConfig,
         *,
         entropy: Callable[[int], bytes],
-        tcp: TransportLayer | None = None,
+        tcp_config: TcpConfig | None = None,
         strict: bool = False,
     ) -> None:
         self.config = config
@@ -90,7 +91,9 @@ class Interface:
             mtu=config.mtu,
             default_ttl=config.default_ttl,
         )
-        self.tcp = tcp
+        if tcp_config is None:
+            tcp_config = TcpConfig(mss=config.mtu - IP_LEN - 20)
+        self.tcp = TcpLayer(self.is_local, entropy, tcp_config, primary=config.ipv4)
         self._out: list[bytearray] = []
         self._loopback: list[bytearray] = []
         self._ident = int.from_bytes(entropy(2), "big")
@@ -125,10 +128,7 @@ class Interface:
     def take_changed(self) -> set[object]:
         """Sockets whose readiness may have changed since the last call."""
         changed: set[object] = set(self.udp.take_changed())
-        tcp = self.tcp
-        take = getattr(tcp, "take_changed", None)
-        if take is not None:
-            changed |= take()
+        changed.update(self.tcp.take_changed())
         return changed
 
     # -- receive -------------------------------------------------------------------
@@ -225,8 +225,8 @@ class Interface:
     ) -> None:
         data = packet.payload
         if proto == ipv4.PROTO_TCP:
-            if broadcast or self.tcp is None:
-                self.stats.drop("tcp to broadcast" if broadcast else "tcp disabled")
+            if broadcast:
+                self.stats.drop("tcp to broadcast")
                 return
             self.tcp.receive(src, dst, data, now)
         elif proto == ipv4.PROTO_UDP:
@@ -295,7 +295,7 @@ class Interface:
     def _notify(self, proto: int, kind: str, src: int, dst: int, inner: memoryview) -> None:
         if proto == ipv4.PROTO_UDP:
             self.udp.on_icmp_error(kind, src, dst, inner)
-        elif proto == ipv4.PROTO_TCP and self.tcp is not None:
+        elif proto == ipv4.PROTO_TCP:
             self.tcp.on_icmp_error(kind, src, dst, inner)
 
     def _icmp_error(
@@ -361,9 +361,8 @@ class Interface:
         send = self._send_ip
         for src, dst, payload, ttl in self.udp.dispatch(now):
             send(src, dst, ipv4.PROTO_UDP, payload, ttl, now)
-        if self.tcp is not None:
-            for src, dst, segment, ttl in self.tcp.dispatch(now):
-                send(src, dst, ipv4.PROTO_TCP, segment, ttl, now)
+        for src, dst, segment, ttl in self.tcp.dispatch(now):
+            send(src, dst, ipv4.PROTO_TCP, segment, ttl, now)
 
     def _receive_looped(self, packet: bytearray, now: float) -> None:
         try:
@@ -427,10 +426,7 @@ class Interface:
             return 0.0
         deadlines = [
             t
-            for t in (self.udp.poll_at(), self.neighbors.poll_at(), self._tcp_poll_at())
+            for t in (self.udp.poll_at(), self.neighbors.poll_at(), self.tcp.poll_at())
             if t is not None
         ]
         return min(deadlines) if deadlines else None
-
-    def _tcp_poll_at(self) -> float | None:
-        return self.tcp.poll_at() if self.tcp is not None else None
