@@ -1,5 +1,21 @@
 """usnet_backends: layer-2 devices (TAP, in-memory links) and wrappers (faults, pcap)."""
 
+from .config import (
+    ConfigError,
+    EnvSettings,
+    MacVtapConfig,
+    MemoryConfig,
+    NetmapConfig,
+    RawConfig,
+    StackConfig,
+    TapConfig,
+    UsnetConfig,
+    check_config,
+    config_from_env,
+    describe,
+    parse_config,
+    to_json,
+)
 from .device import Device, DeviceBase, DeviceStats, Frame, Offloads
 from .fault import FaultCounters, FaultInjector
 from .memory import MemoryEnd, memory_pair
@@ -7,6 +23,20 @@ from .pcap import PcapWriter, read_pcap
 from .tap import TapDevice
 
 __all__ = [
+    "ConfigError",
+    "EnvSettings",
+    "MacVtapConfig",
+    "MemoryConfig",
+    "NetmapConfig",
+    "RawConfig",
+    "StackConfig",
+    "TapConfig",
+    "UsnetConfig",
+    "check_config",
+    "config_from_env",
+    "describe",
+    "parse_config",
+    "to_json",
     "Device",
     "DeviceBase",
     "DeviceStats",
