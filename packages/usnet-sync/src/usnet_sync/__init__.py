@@ -1,0 +1,26 @@
+"""usnet_sync: blocking sockets on the usnet userspace TCP/IP stack.
+
+    from usnet_sync import TcpListener, TcpStream, UdpSocket   # usnet_sockets' names
+
+The stack comes from `USNET_SOCKETS` (see `usnet config --help`), or pass `stack=` built
+with `open_stack(config)`.
+"""
+
+from __future__ import annotations
+
+from usnet_sync.default import default_stack, mode_from_env, open_stack
+from usnet_sync.stack import Mode, Stack, StackClosedError
+from usnet_sync.tcp import TcpListener, TcpStream
+from usnet_sync.udp import UdpSocket
+
+__all__ = [
+    "Mode",
+    "Stack",
+    "StackClosedError",
+    "TcpListener",
+    "TcpStream",
+    "UdpSocket",
+    "default_stack",
+    "mode_from_env",
+    "open_stack",
+]

@@ -1,0 +1,585 @@
+"""Blocking TCP on a usnet Stack: TcpStream and TcpListener, usnet_sockets' names.
+
+Loopback integration (as in usnet_sockets): a listener bound to 0.0.0.0 or the stack's own
+address also listens on the kernel's 127.0.0.1 at the same port and accepts from both, so
+local programs reach the service; a connect to 127.0.0.0/8 or to the stack's own address
+goes through the kernel (the own address is reached as 127.0.0.1, where every usnet
+listener also listens), so the service reaches local programs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import select
+import socket
+import time
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import Self, TypeVar
+
+from usnet_core.errors import AddressInUse, WouldBlock
+from usnet_core.tcp import TcpListener as CoreListener
+from usnet_core.tcp import TcpSocket as CoreSocket
+
+from usnet_sync.addr import Address, from_endpoint, to_endpoint
+from usnet_sync.stack import Mode, Stack, Waiter
+
+T = TypeVar("T")
+LOOPBACK = "127.0.0.1"
+_SHUT = {"read": "read", "write": "write", "both": "both"}
+_SHUT_INT = {socket.SHUT_RD: "read", socket.SHUT_WR: "write", socket.SHUT_RDWR: "both"}
+
+
+def _is_loopback(ip: int) -> bool:
+    return ip >> 24 == 127
+
+
+def _stack_or_default(stack: Stack | None) -> Stack:
+    if stack is not None:
+        return stack
+    from usnet_sync.default import default_stack  # noqa: PLC0415 (import cycle)
+
+    return default_stack()
+
+
+def _shutdown_how(how: str | int) -> str:
+    if isinstance(how, str) and how.lower() in _SHUT:
+        return _SHUT[how.lower()]
+    if isinstance(how, int) and how in _SHUT_INT:
+        return _SHUT_INT[how]
+    raise ValueError(f"shutdown how must be 'read', 'write', 'both' or SHUT_*, not {how!r}")
+
+
+class _Options:
+    """Timeouts and blocking mode, shared by a handle and its try_clone() copies."""
+
+    __slots__ = ("nonblocking", "read_timeout", "refs", "write_timeout")
+
+    def __init__(self) -> None:
+        self.read_timeout: float | None = None
+        self.write_timeout: float | None = None
+        self.nonblocking = False
+        self.refs = 1
+
+    def timeout(self, write: bool) -> float | None:
+        if self.nonblocking:
+            return 0.0
+        return self.write_timeout if write else self.read_timeout
+
+
+def _check_timeout(timeout: float | None) -> float | None:
+    if timeout is not None and timeout <= 0:
+        raise OSError(errno.EINVAL, "cannot set a 0 or negative timeout (use set_nonblocking)")
+    return timeout
+
+
+class TcpStream:
+    """A TCP connection: over usnet, or over the kernel's loopback for local peers."""
+
+    def __init__(
+        self,
+        *,
+        stack: Stack | None,
+        core: CoreSocket | None = None,
+        kernel: socket.socket | None = None,
+        options: _Options | None = None,
+        waiter: Waiter | None = None,
+    ) -> None:
+        """Use TcpStream.connect() or TcpListener.accept()."""
+        self._stack = stack
+        self._core = core
+        self._kernel = kernel
+        self._opts = options or _Options()
+        self._waiter = waiter
+        if core is not None and waiter is None and stack is not None:
+            self._waiter = stack.register(core)
+        self._closed = False
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def connect(cls, address: Address, *, stack: Stack | None = None) -> TcpStream:
+        """Connect to (host, port), blocking until established or refused."""
+        return cls._connect(address, None, stack)
+
+    @classmethod
+    def connect_timeout(
+        cls, address: Address, timeout: float, *, stack: Stack | None = None
+    ) -> TcpStream:
+        """Connect, giving up with TimeoutError after `timeout` seconds."""
+        if timeout <= 0:
+            raise OSError(errno.EINVAL, "cannot set a 0 or negative timeout")
+        return cls._connect(address, timeout, stack)
+
+    @classmethod
+    def _connect(cls, address: Address, timeout: float | None, stack: Stack | None) -> TcpStream:
+        host, port = address[0], address[1]
+        ip = _resolve(host)
+        remote = (ip, port)
+        if port == 0:
+            raise OSError(errno.ECONNREFUSED, "cannot connect to port 0")
+        stack = _stack_or_default(stack) if not _is_loopback(ip) else stack
+        if _is_loopback(ip) or (stack is not None and stack.iface.is_local(ip)):
+            target = from_endpoint(remote) if _is_loopback(ip) else (LOOPBACK, port)
+            kernel = socket.create_connection(target, timeout=timeout)
+            kernel.settimeout(None)
+            return cls(stack=stack, kernel=kernel)
+        assert stack is not None
+        st = stack
+        core = st.run(lambda: st.iface.tcp.connect(remote, time.monotonic()))
+        waiter = st.register(core)
+
+        def established() -> None:
+            err = core.take_error()
+            if err is not None:
+                raise err
+            if not core.established and not core.readable:
+                raise WouldBlock()
+
+        try:
+            st.call(waiter, established, timeout)
+        except BaseException:
+            st.unregister(core)
+            st.run(core.abort)
+            raise
+        return cls(stack=st, core=core, waiter=waiter)
+
+    # -- data ----------------------------------------------------------------------------
+
+    def _call(self, op: Callable[[CoreSocket], T], write: bool) -> T:
+        core, stack = self._core, self._stack
+        if self._closed:
+            raise OSError(errno.EBADF, "socket is closed")
+        assert core is not None and stack is not None
+        return stack.call(self._waiter, lambda: op(core), self._opts.timeout(write))
+
+    def _kernel_call(self, op: Callable[[socket.socket], T], write: bool) -> T:
+        kernel = self._kernel
+        if self._closed or kernel is None:
+            raise OSError(errno.EBADF, "socket is closed")
+        kernel.settimeout(self._opts.timeout(write))
+        try:
+            return op(kernel)
+        except TimeoutError:
+            raise TimeoutError("timed out") from None
+
+    def read(self, n: int = 65536) -> bytes:
+        """Up to n bytes; b"" at end of stream. Blocks until at least one byte or EOF."""
+        if self._kernel is not None:
+            return self._kernel_call(lambda k: k.recv(n), False)
+        return self._call(lambda c: c.recv(n), False)
+
+    def read_into(self, buf: bytearray | memoryview) -> int:
+        """Read into buf; returns the count (0 at end of stream)."""
+        if self._kernel is not None:
+            return self._kernel_call(lambda k: k.recv_into(buf), False)
+        return self._call(lambda c: c.recv_into(buf), False)
+
+    def peek(self, n: int = 65536) -> bytes:
+        """Like read, but the bytes stay queued."""
+        if self._kernel is not None:
+            return self._kernel_call(lambda k: k.recv(n, socket.MSG_PEEK), False)
+        return self._call(lambda c: c.peek(n), False)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Queue some of data (at least one byte, blocking for room); returns the count."""
+        if self._kernel is not None:
+            return self._kernel_call(lambda k: k.send(data), True)
+        return self._call(lambda c: c.send(data), True)
+
+    def write_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue all of data, blocking as needed."""
+        view = memoryview(data).cast("B")
+        while view:
+            view = view[self.write(view) :]
+
+    def flush(self) -> None:
+        """Nothing to do: written bytes are already on their way (as in Rust's TcpStream)."""
+        if self._closed:
+            raise OSError(errno.EBADF, "socket is closed")
+
+    def shutdown(self, how: str | int) -> None:
+        """Shut down "read", "write" or "both" directions (or socket.SHUT_*)."""
+        mode = _shutdown_how(how)
+        if self._kernel is not None:
+            flag = {"read": socket.SHUT_RD, "write": socket.SHUT_WR, "both": socket.SHUT_RDWR}
+            self._kernel_call(lambda k: k.shutdown(flag[mode]), True)
+            return
+        core, stack = self._core, self._stack
+        if self._closed or core is None or stack is None:
+            raise OSError(errno.EBADF, "socket is closed")
+        stack.run(lambda: core.shutdown(mode))
+
+    # -- options -------------------------------------------------------------------------
+
+    def local_addr(self) -> Address:
+        """This end's (host, port)."""
+        if self._kernel is not None:
+            host, port = self._kernel.getsockname()[:2]
+            return host, port
+        return from_endpoint(self._live_core().local)
+
+    def peer_addr(self) -> Address:
+        """The peer's (host, port)."""
+        if self._kernel is not None:
+            host, port = self._kernel.getpeername()[:2]
+            return host, port
+        return from_endpoint(self._live_core().remote)
+
+    def _live_core(self) -> CoreSocket:
+        if self._closed or self._core is None:
+            raise OSError(errno.EBADF, "socket is closed")
+        return self._core
+
+    def set_read_timeout(self, timeout: float | None) -> None:
+        """Block reads at most `timeout` seconds (None: forever)."""
+        self._opts.read_timeout = _check_timeout(timeout)
+
+    def set_write_timeout(self, timeout: float | None) -> None:
+        """Block writes at most `timeout` seconds (None: forever)."""
+        self._opts.write_timeout = _check_timeout(timeout)
+
+    def read_timeout(self) -> float | None:
+        """The read timeout."""
+        return self._opts.read_timeout
+
+    def write_timeout(self) -> float | None:
+        """The write timeout."""
+        return self._opts.write_timeout
+
+    def set_nonblocking(self, nonblocking: bool) -> None:
+        """Make calls raise BlockingIOError instead of waiting."""
+        self._opts.nonblocking = nonblocking
+
+    def set_nodelay(self, nodelay: bool) -> None:
+        """Turn Nagle's algorithm off (True) or on (False)."""
+        if self._kernel is not None:
+            self._kernel.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(nodelay))
+        else:
+            self._live_core().nodelay = nodelay
+
+    def nodelay(self) -> bool:
+        """Whether Nagle's algorithm is off."""
+        if self._kernel is not None:
+            return bool(self._kernel.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        return self._live_core().nodelay
+
+    def set_ttl(self, ttl: int) -> None:
+        """Set the IP TTL of outgoing segments."""
+        if not 1 <= ttl <= 255:
+            raise OSError(errno.EINVAL, "ttl must be 1..255")
+        if self._kernel is not None:
+            self._kernel.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+        else:
+            self._live_core().ttl = ttl
+
+    def ttl(self) -> int:
+        """The IP TTL of outgoing segments."""
+        if self._kernel is not None:
+            return self._kernel.getsockopt(socket.IPPROTO_IP, socket.IP_TTL)
+        return self._live_core().ttl
+
+    def take_error(self) -> OSError | None:
+        """Return and clear the pending error (SO_ERROR)."""
+        if self._kernel is not None:
+            code = self._kernel.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            return OSError(code, errno.errorcode.get(code, "")) if code else None
+        core = self._live_core()
+        assert self._stack is not None
+        return self._stack.run(core.take_error)
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when this connection runs over the kernel's loopback, not usnet."""
+        return self._kernel is not None
+
+    def try_clone(self) -> TcpStream:
+        """Another handle to the same connection (closed with its last handle)."""
+        if self._closed:
+            raise OSError(errno.EBADF, "socket is closed")
+        self._opts.refs += 1
+        return TcpStream(
+            stack=self._stack,
+            core=self._core,
+            kernel=self._kernel,
+            options=self._opts,
+            waiter=self._waiter,
+        )
+
+    def fileno(self) -> int:
+        """A pollable fd: readable when read would not block, writable when write would not."""
+        if self._kernel is not None:
+            return self._kernel.fileno()
+        if self._closed or self._waiter is None or self._stack is None:
+            raise OSError(errno.EBADF, "socket is closed")
+        with self._stack.lock:
+            return self._waiter.fileno()
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close this handle; the last one closes the connection gracefully (FIN)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._opts.refs -= 1
+        if self._opts.refs:
+            return
+        if self._kernel is not None:
+            self._kernel.close()
+            return
+        core, stack = self._core, self._stack
+        if core is not None and stack is not None and not stack.closed:
+            stack.unregister(core)
+            stack.run(core.close)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._closed:
+            return "<usnet_sync.TcpStream closed>"
+        try:
+            return f"<usnet_sync.TcpStream {self.local_addr()} -> {self.peer_addr()}>"
+        except OSError:
+            return "<usnet_sync.TcpStream>"
+
+
+class TcpListener:
+    """A listening TCP socket on usnet (and on the kernel's 127.0.0.1 at the same port)."""
+
+    def __init__(
+        self,
+        *,
+        stack: Stack | None,
+        core: CoreListener | None,
+        kernel: socket.socket | None,
+        options: _Options | None = None,
+        waiter: Waiter | None = None,
+    ) -> None:
+        """Use TcpListener.bind()."""
+        self._stack = stack
+        self._core = core
+        self._kernel = kernel
+        self._opts = options or _Options()
+        self._waiter = waiter
+        self._closed = False
+
+    @classmethod
+    def bind(
+        cls,
+        address: Address,
+        *,
+        stack: Stack | None = None,
+        backlog: int | None = None,
+        loopback: bool = True,
+    ) -> TcpListener:
+        """Listen on (host, port); port 0 picks a free one. backlog defaults to SOCKET_BACKLOG.
+
+        With loopback (the default) and a wildcard or own address, the kernel's 127.0.0.1
+        at the same port is listened on too.
+        """
+        ip, port = to_endpoint(address)
+        if _is_loopback(ip):
+            only = _kernel_listener(from_endpoint((ip, port)), backlog)
+            return cls(stack=stack, core=None, kernel=only)
+        st = _stack_or_default(stack)
+        for _attempt in range(64):
+            # Port 0: a random port above the kernel's ephemeral range (Linux 32768-60999),
+            # so the loopback twin rarely collides with the kernel's own connections.
+            pick = port or 61000 + int.from_bytes(os.urandom(2), "big") % 4536
+
+            def listen(p: int = pick) -> CoreListener:
+                return st.iface.tcp.listen((ip, p), backlog)
+
+            try:
+                core = st.run(listen)
+            except AddressInUse:
+                if port:
+                    raise
+                continue
+            kernel: socket.socket | None = None
+            if loopback:
+                try:
+                    kernel = _kernel_listener((LOOPBACK, core.local[1]), backlog)
+                except OSError as exc:
+                    st.run(core.close)
+                    if port == 0 and exc.errno == errno.EADDRINUSE:
+                        continue  # our ephemeral pick is taken on the kernel side: retry
+                    raise OSError(
+                        exc.errno, f"loopback twin 127.0.0.1:{core.local[1]}: {exc.strerror}"
+                    ) from exc
+            waiter = st.register(core, listening=True)
+            return cls(stack=st, core=core, kernel=kernel, waiter=waiter)
+        raise OSError(errno.EADDRINUSE, "no port free on both usnet and kernel loopback")
+
+    def accept(self) -> tuple[TcpStream, Address]:
+        """Wait for the next connection, from usnet or the kernel's loopback."""
+        if self._closed:
+            raise OSError(errno.EBADF, "socket is closed")
+        timeout = self._opts.timeout(False)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            stream = self._try_accept()
+            if stream is not None:
+                return stream, stream.peer_addr()
+            if timeout == 0:
+                raise BlockingIOError(errno.EAGAIN, "no connection to accept")
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError("timed out")
+            try:
+                self._wait(remaining)
+            except OSError:
+                if not self._closed:
+                    raise
+            if self._closed:
+                raise OSError(errno.EBADF, "listener closed while accepting")
+
+    def _try_accept(self) -> TcpStream | None:
+        core, stack = self._core, self._stack
+        if core is not None and stack is not None:
+            try:
+                conn = stack.run(core.accept)
+            except WouldBlock:
+                pass
+            else:
+                return TcpStream(stack=stack, core=conn)
+        if self._kernel is not None:
+            try:
+                ksock, _ = self._kernel.accept()
+            except BlockingIOError:
+                return None
+            ksock.setblocking(True)
+            return TcpStream(stack=stack, kernel=ksock)
+        return None
+
+    def _wait(self, remaining: float | None) -> None:
+        stack, waiter = self._stack, self._waiter
+        fds = [self._kernel.fileno()] if self._kernel is not None else []
+        if stack is None or waiter is None:
+            select.select(fds, [], [], remaining)
+            return
+        if stack.mode is Mode.SINGLE:
+            with stack.lock:
+                stack.poll(remaining, extra_fds=fds)
+            return
+        with stack.lock:
+            fds.append(waiter.fileno())
+        select.select(fds, [], [], remaining)
+
+    def incoming(self) -> Iterator[TcpStream]:
+        """Accept connections forever (an iterator of streams)."""
+        while True:
+            yield self.accept()[0]
+
+    def local_addr(self) -> Address:
+        """The bound (host, port)."""
+        if self._core is not None:
+            return from_endpoint(self._core.local)
+        if self._kernel is not None:
+            host, port = self._kernel.getsockname()[:2]
+            return host, port
+        raise OSError(errno.EBADF, "socket is closed")
+
+    def set_nonblocking(self, nonblocking: bool) -> None:
+        """Make accept raise BlockingIOError instead of waiting."""
+        self._opts.nonblocking = nonblocking
+
+    def set_timeout(self, timeout: float | None) -> None:
+        """Block accept at most `timeout` seconds (None: forever)."""
+        self._opts.read_timeout = _check_timeout(timeout)
+
+    def set_ttl(self, ttl: int) -> None:
+        """Set the IP TTL for accepted connections (applied on accept)."""
+        if not 1 <= ttl <= 255:
+            raise OSError(errno.EINVAL, "ttl must be 1..255")
+        self._ttl = ttl
+
+    def ttl(self) -> int:
+        """The IP TTL for accepted connections."""
+        return getattr(self, "_ttl", 64)
+
+    def try_clone(self) -> TcpListener:
+        """Another handle to the same listener."""
+        if self._closed:
+            raise OSError(errno.EBADF, "socket is closed")
+        self._opts.refs += 1
+        return TcpListener(
+            stack=self._stack,
+            core=self._core,
+            kernel=self._kernel,
+            options=self._opts,
+            waiter=self._waiter,
+        )
+
+    def fileno(self) -> int:
+        """A pollable fd, readable when accept would not block (usnet side only)."""
+        if self._closed:
+            raise OSError(errno.EBADF, "socket is closed")
+        if self._waiter is None or self._stack is None:
+            assert self._kernel is not None
+            return self._kernel.fileno()
+        with self._stack.lock:
+            return self._waiter.fileno()
+
+    def close(self) -> None:
+        """Stop listening (the last handle): pending connections are reset."""
+        if self._closed:
+            return
+        self._closed = True
+        self._opts.refs -= 1
+        if self._opts.refs:
+            return
+        if self._kernel is not None:
+            with contextlib.suppress(OSError):
+                self._kernel.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept
+            self._kernel.close()
+        core, stack = self._core, self._stack
+        if core is not None and stack is not None and not stack.closed:
+            stack.unregister(core)
+            stack.run(core.close)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{self.local_addr()}"
+        return f"<usnet_sync.TcpListener {state}>"
+
+
+def _kernel_listener(address: Address, backlog: int | None) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(backlog if backlog is not None else 128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _resolve(host: str) -> int:
+    from usnet_sync.addr import parse_host  # noqa: PLC0415
+
+    return parse_host(host)

@@ -1,0 +1,212 @@
+"""Blocking UDP sockets on a usnet Stack, with usnet_sockets' (Rust std's) method names."""
+
+from __future__ import annotations
+
+import errno
+from types import TracebackType
+from typing import Self
+
+from usnet_core.udp import UdpSocket as CoreUdpSocket
+from usnet_sync.addr import Address, from_endpoint, to_endpoint
+from usnet_sync.stack import Stack, Waiter
+
+
+class _Shared:
+    """State shared by a socket and its try_clone() copies (like one file description)."""
+
+    __slots__ = ("core", "nonblocking", "read_timeout", "refs", "stack", "waiter", "write_timeout")
+
+    def __init__(self, stack: Stack, core: CoreUdpSocket) -> None:
+        self.stack = stack
+        self.core = core
+        self.waiter: Waiter = stack.register(core)
+        self.read_timeout: float | None = None
+        self.write_timeout: float | None = None
+        self.nonblocking = False
+        self.refs = 1
+
+    def timeout(self, write: bool) -> float | None:
+        if self.nonblocking:
+            return 0.0
+        return self.write_timeout if write else self.read_timeout
+
+
+class UdpSocket:
+    """A UDP socket on the userspace stack: `UdpSocket.bind(("0.0.0.0", 5353))`."""
+
+    def __init__(self, shared: _Shared) -> None:
+        """Use UdpSocket.bind()."""
+        self._shared = shared
+        self._closed = False
+
+    @classmethod
+    def bind(cls, address: Address, *, stack: Stack | None = None) -> UdpSocket:
+        """A socket bound to (host, port); port 0 picks an ephemeral port."""
+        if stack is None:
+            from usnet_sync.default import default_stack  # noqa: PLC0415 (cycle)
+
+            stack = default_stack()
+        local = to_endpoint(address)
+        core = stack.run(stack.iface.udp_socket)
+        stack.run(lambda: core.bind(local))
+        return cls(_Shared(stack, core))
+
+    @property
+    def _s(self) -> _Shared:
+        if self._closed:
+            raise OSError(errno.EBADF, "socket is closed")
+        return self._shared
+
+    # -- data ------------------------------------------------------------------------
+
+    def send_to(self, data: bytes | bytearray | memoryview, address: Address) -> int:
+        """Send one datagram to (host, port); returns the bytes sent."""
+        s = self._s
+        remote = to_endpoint(address)
+        return s.stack.call(s.waiter, lambda: s.core.send_to(data, remote), s.timeout(True))
+
+    def recv_from(self, bufsize: int = 65535) -> tuple[bytes, Address]:
+        """Receive one datagram (truncated to bufsize) and its source."""
+        s = self._s
+        data, src = s.stack.call(s.waiter, lambda: s.core.recv_from(bufsize), s.timeout(False))
+        return data, from_endpoint(src)
+
+    def recv_from_into(self, buf: bytearray | memoryview) -> tuple[int, Address]:
+        """Receive one datagram into buf; returns (length, source)."""
+        s = self._s
+        n, src = s.stack.call(s.waiter, lambda: s.core.recv_from_into(buf), s.timeout(False))
+        return n, from_endpoint(src)
+
+    def peek_from(self, bufsize: int = 65535) -> tuple[bytes, Address]:
+        """Like recv_from, leaving the datagram queued."""
+        s = self._s
+        data, src = s.stack.call(s.waiter, lambda: s.core.peek_from(bufsize), s.timeout(False))
+        return data, from_endpoint(src)
+
+    def connect(self, address: Address) -> None:
+        """Fix the peer: send/recv use it and datagrams from others are dropped."""
+        s = self._s
+        remote = to_endpoint(address)
+        s.stack.run(lambda: s.core.connect(remote))
+
+    def send(self, data: bytes | bytearray | memoryview) -> int:
+        """Send one datagram to the connected peer."""
+        s = self._s
+        return s.stack.call(s.waiter, lambda: s.core.send(data), s.timeout(True))
+
+    def recv(self, bufsize: int = 65535) -> bytes:
+        """Receive one datagram's data from the connected peer."""
+        return self.recv_from(bufsize)[0]
+
+    def peek(self, bufsize: int = 65535) -> bytes:
+        """Peek at the next datagram's data."""
+        return self.peek_from(bufsize)[0]
+
+    # -- options -------------------------------------------------------------------------
+
+    def local_addr(self) -> Address:
+        """The bound (host, port)."""
+        s = self._s
+        local = s.core.local
+        if local is None:
+            raise OSError(errno.EINVAL, "socket is not bound")
+        addr = local[0] or 0
+        return from_endpoint((addr, local[1]))
+
+    def peer_addr(self) -> Address:
+        """The connected peer's (host, port)."""
+        remote = self._s.core.remote
+        if remote is None:
+            raise OSError(errno.ENOTCONN, "socket is not connected")
+        return from_endpoint(remote)
+
+    def set_read_timeout(self, timeout: float | None) -> None:
+        """Block reads at most `timeout` seconds (None: forever); 0 is refused, as in Rust."""
+        self._s.read_timeout = _check_timeout(timeout)
+
+    def set_write_timeout(self, timeout: float | None) -> None:
+        """Block writes at most `timeout` seconds (None: forever)."""
+        self._s.write_timeout = _check_timeout(timeout)
+
+    def read_timeout(self) -> float | None:
+        """The read timeout."""
+        return self._s.read_timeout
+
+    def write_timeout(self) -> float | None:
+        """The write timeout."""
+        return self._s.write_timeout
+
+    def set_nonblocking(self, nonblocking: bool) -> None:
+        """Make calls raise BlockingIOError instead of waiting."""
+        self._s.nonblocking = nonblocking
+
+    def ttl(self) -> int:
+        """The IP TTL of outgoing datagrams."""
+        return self._s.core.ttl
+
+    def set_ttl(self, ttl: int) -> None:
+        """Set the IP TTL (1..255)."""
+        if not 1 <= ttl <= 255:
+            raise OSError(errno.EINVAL, "ttl must be 1..255")
+        self._s.core.ttl = ttl
+
+    def broadcast(self) -> bool:
+        """Whether sending to broadcast addresses is allowed (SO_BROADCAST)."""
+        return self._s.core.broadcast
+
+    def set_broadcast(self, on: bool) -> None:
+        """Allow sending to broadcast addresses."""
+        self._s.core.broadcast = on
+
+    def take_error(self) -> OSError | None:
+        """Return and clear the pending error (SO_ERROR)."""
+        s = self._s
+        return s.stack.run(s.core.take_error)
+
+    def try_clone(self) -> UdpSocket:
+        """Another handle to the same socket (it stays open until every handle is closed)."""
+        s = self._s
+        s.refs += 1
+        return UdpSocket(s)
+
+    def fileno(self) -> int:
+        """A pollable fd: readable when recv would not block, writable when send would not."""
+        s = self._s
+        with s.stack.lock:
+            return s.waiter.fileno()
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close this handle; the socket goes away with its last handle."""
+        if self._closed:
+            return
+        self._closed = True
+        s = self._shared
+        s.refs -= 1
+        if s.refs == 0 and not s.stack.closed:
+            s.stack.unregister(s.core)
+            s.stack.run(s.core.close)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._closed:
+            return "<usnet_sync.UdpSocket closed>"
+        local = self._shared.core.local
+        return f"<usnet_sync.UdpSocket local={local}>"
+
+
+def _check_timeout(timeout: float | None) -> float | None:
+    if timeout is not None and timeout <= 0:
+        raise OSError(errno.EINVAL, "cannot set a 0 or negative timeout (use set_nonblocking)")
+    return timeout
