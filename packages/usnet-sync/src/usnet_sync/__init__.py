@@ -8,7 +8,7 @@ with `open_stack(config)`.
 
 from __future__ import annotations
 
-from usnet_sync.default import default_stack, mode_from_env, open_stack
+from usnet_sync.default import default_stack, mode_from_env, open_stack, set_default_stack
 from usnet_sync.stack import Mode, Stack, StackClosedError
 from usnet_sync.tcp import TcpListener, TcpStream
 from usnet_sync.udp import UdpSocket
@@ -23,4 +23,5 @@ __all__ = [
     "default_stack",
     "mode_from_env",
     "open_stack",
+    "set_default_stack",
 ]

@@ -163,6 +163,18 @@ def default_stack() -> Stack:
     return stack
 
 
+def set_default_stack(stack: Stack | None) -> Stack | None:
+    """Make `stack` the process-wide default (None forgets it); returns the previous one.
+
+    For embedding and tests: code that calls default_stack() (the socket facade,
+    patch_socket) then runs on this stack. The caller keeps ownership and closes it.
+    """
+    global _default
+    with _lock:
+        previous, _default = _default, stack
+    return previous
+
+
 def describe_default() -> str:
     """What the environment's configuration means (for logs and the demo)."""
     config = config_from_env()

@@ -158,7 +158,8 @@ def demo_memory() -> None:
             path = url.split("8080", 1)[1]
             with TcpStream.connect(("10.0.0.1", 8080), stack=client) as conn:
                 conn.set_read_timeout(10.0)
-                conn.write_all(f"GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".encode())
+                request = f"GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                conn.write_all(request.encode())
                 data = b""
                 while chunk := conn.read():
                     data += chunk
