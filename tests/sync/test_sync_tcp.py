@@ -183,3 +183,21 @@ def test_many_clients_threaded_server() -> None:
             t.join(20.0)
         assert results == [True] * 16
         listener.close()
+
+
+def test_host_mode_uses_kernel_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USNET_MODE", "host")
+    monkeypatch.delenv("USNET_SOCKETS", raising=False)
+    listener = TcpListener.bind(("127.0.0.1", 0))
+    port = listener.local_addr()[1]
+    server = _echo_server(listener, 1)
+    stream = TcpStream.connect(("127.0.0.1", port))
+    assert stream.is_loopback
+    stream.set_read_timeout(5.0)
+    stream.write_all(b"plain kernel")
+    assert stream.read() == b"plain kernel"
+    stream.shutdown("write")
+    assert stream.read() == b""
+    stream.close()
+    server.join(5.0)
+    listener.close()

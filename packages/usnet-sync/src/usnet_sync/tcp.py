@@ -44,6 +44,13 @@ def _stack_or_default(stack: Stack | None) -> Stack:
     return default_stack()
 
 
+def _host_mode() -> bool:
+    """USNET_MODE=host: the same API on plain kernel sockets."""
+    from usnet_sync.default import mode_from_env  # noqa: PLC0415 (import cycle)
+
+    return mode_from_env() is Mode.HOST
+
+
 def _shutdown_how(how: str | int) -> str:
     if isinstance(how, str) and how.lower() in _SHUT:
         return _SHUT[how.lower()]
@@ -76,7 +83,7 @@ def _check_timeout(timeout: float | None) -> float | None:
 
 
 class TcpStream:
-    """A TCP connection: over usnet, or over the kernel's loopback for local peers."""
+    """A TCP connection: over usnet, or over the kernel for local peers and in host mode."""
 
     def __init__(
         self,
@@ -120,9 +127,12 @@ class TcpStream:
         remote = (ip, port)
         if port == 0:
             raise OSError(errno.ECONNREFUSED, "cannot connect to port 0")
-        stack = _stack_or_default(stack) if not _is_loopback(ip) else stack
-        if _is_loopback(ip) or (stack is not None and stack.iface.is_local(ip)):
-            target = from_endpoint(remote) if _is_loopback(ip) else (LOOPBACK, port)
+        host_mode = stack is None and _host_mode()
+        if not _is_loopback(ip) and not host_mode:
+            stack = _stack_or_default(stack)
+        if host_mode or _is_loopback(ip) or (stack is not None and stack.iface.is_local(ip)):
+            local = host_mode or _is_loopback(ip)
+            target = from_endpoint(remote) if local else (LOOPBACK, port)
             kernel = socket.create_connection(target, timeout=timeout)
             kernel.settimeout(None)
             return cls(stack=stack, kernel=kernel)
@@ -390,7 +400,7 @@ class TcpListener:
         at the same port is listened on too.
         """
         ip, port = to_endpoint(address)
-        if _is_loopback(ip):
+        if _is_loopback(ip) or (stack is None and _host_mode()):
             only = _kernel_listener(from_endpoint((ip, port)), backlog)
             return cls(stack=stack, core=None, kernel=only)
         st = _stack_or_default(stack)
