@@ -24,6 +24,7 @@ from usnet_core.tcp import TcpListener as CoreListener
 from usnet_core.tcp import TcpSocket as CoreSocket
 
 from usnet_sync.addr import Address, from_endpoint, to_endpoint
+from usnet_sync.options import SocketOptions, TimeoutMethods, check_timeout
 from usnet_sync.stack import Mode, Stack, Waiter
 
 T = TypeVar("T")
@@ -59,30 +60,7 @@ def _shutdown_how(how: str | int) -> str:
     raise ValueError(f"shutdown how must be 'read', 'write', 'both' or SHUT_*, not {how!r}")
 
 
-class _Options:
-    """Timeouts and blocking mode, shared by a handle and its try_clone() copies."""
-
-    __slots__ = ("nonblocking", "read_timeout", "refs", "write_timeout")
-
-    def __init__(self) -> None:
-        self.read_timeout: float | None = None
-        self.write_timeout: float | None = None
-        self.nonblocking = False
-        self.refs = 1
-
-    def timeout(self, write: bool) -> float | None:
-        if self.nonblocking:
-            return 0.0
-        return self.write_timeout if write else self.read_timeout
-
-
-def _check_timeout(timeout: float | None) -> float | None:
-    if timeout is not None and timeout <= 0:
-        raise OSError(errno.EINVAL, "cannot set a 0 or negative timeout (use set_nonblocking)")
-    return timeout
-
-
-class TcpStream:
+class TcpStream(TimeoutMethods):
     """A TCP connection: over usnet, or over the kernel for local peers and in host mode."""
 
     def __init__(
@@ -91,14 +69,14 @@ class TcpStream:
         stack: Stack | None,
         core: CoreSocket | None = None,
         kernel: socket.socket | None = None,
-        options: _Options | None = None,
+        options: SocketOptions | None = None,
         waiter: Waiter | None = None,
     ) -> None:
         """Use TcpStream.connect() or TcpListener.accept()."""
         self._stack = stack
         self._core = core
         self._kernel = kernel
-        self._opts = options or _Options()
+        self._options = options or SocketOptions()
         self._waiter = waiter
         if core is not None and waiter is None and stack is not None:
             self._waiter = stack.register(core)
@@ -243,26 +221,6 @@ class TcpStream:
             raise OSError(errno.EBADF, "socket is closed")
         return self._core
 
-    def set_read_timeout(self, timeout: float | None) -> None:
-        """Block reads at most `timeout` seconds (None: forever)."""
-        self._opts.read_timeout = _check_timeout(timeout)
-
-    def set_write_timeout(self, timeout: float | None) -> None:
-        """Block writes at most `timeout` seconds (None: forever)."""
-        self._opts.write_timeout = _check_timeout(timeout)
-
-    def read_timeout(self) -> float | None:
-        """The read timeout."""
-        return self._opts.read_timeout
-
-    def write_timeout(self) -> float | None:
-        """The write timeout."""
-        return self._opts.write_timeout
-
-    def set_nonblocking(self, nonblocking: bool) -> None:
-        """Make calls raise BlockingIOError instead of waiting."""
-        self._opts.nonblocking = nonblocking
-
     def set_nodelay(self, nodelay: bool) -> None:
         """Turn Nagle's algorithm off (True) or on (False)."""
         if self._kernel is not None:
@@ -365,7 +323,7 @@ class TcpStream:
             return "<usnet_sync.TcpStream>"
 
 
-class TcpListener:
+class TcpListener(TimeoutMethods):
     """A listening TCP socket on usnet (and on the kernel's 127.0.0.1 at the same port)."""
 
     def __init__(
@@ -374,14 +332,14 @@ class TcpListener:
         stack: Stack | None,
         core: CoreListener | None,
         kernel: socket.socket | None,
-        options: _Options | None = None,
+        options: SocketOptions | None = None,
         waiter: Waiter | None = None,
     ) -> None:
         """Use TcpListener.bind()."""
         self._stack = stack
         self._core = core
         self._kernel = kernel
-        self._opts = options or _Options()
+        self._options = options or SocketOptions()
         self._waiter = waiter
         self._closed = False
 
@@ -502,13 +460,9 @@ class TcpListener:
             return host, port
         raise OSError(errno.EBADF, "socket is closed")
 
-    def set_nonblocking(self, nonblocking: bool) -> None:
-        """Make accept raise BlockingIOError instead of waiting."""
-        self._opts.nonblocking = nonblocking
-
     def set_timeout(self, timeout: float | None) -> None:
         """Block accept at most `timeout` seconds (None: forever)."""
-        self._opts.read_timeout = _check_timeout(timeout)
+        self._opts.read_timeout = check_timeout(timeout)
 
     def set_ttl(self, ttl: int) -> None:
         """Set the IP TTL for accepted connections (applied on accept)."""

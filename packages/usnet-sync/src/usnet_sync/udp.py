@@ -7,31 +7,25 @@ from types import TracebackType
 from typing import Self
 
 from usnet_core.udp import UdpSocket as CoreUdpSocket
+
 from usnet_sync.addr import Address, from_endpoint, to_endpoint
+from usnet_sync.options import SocketOptions, TimeoutMethods
 from usnet_sync.stack import Stack, Waiter
 
 
-class _Shared:
-    """State shared by a socket and its try_clone() copies (like one file description)."""
+class _Shared(SocketOptions):
+    """The socket behind a handle and its try_clone() copies (like one file description)."""
 
-    __slots__ = ("core", "nonblocking", "read_timeout", "refs", "stack", "waiter", "write_timeout")
+    __slots__ = ("core", "stack", "waiter")
 
     def __init__(self, stack: Stack, core: CoreUdpSocket) -> None:
+        super().__init__()
         self.stack = stack
         self.core = core
         self.waiter: Waiter = stack.register(core)
-        self.read_timeout: float | None = None
-        self.write_timeout: float | None = None
-        self.nonblocking = False
-        self.refs = 1
-
-    def timeout(self, write: bool) -> float | None:
-        if self.nonblocking:
-            return 0.0
-        return self.write_timeout if write else self.read_timeout
 
 
-class UdpSocket:
+class UdpSocket(TimeoutMethods):
     """A UDP socket on the userspace stack: `UdpSocket.bind(("0.0.0.0", 5353))`."""
 
     def __init__(self, shared: _Shared) -> None:
@@ -50,6 +44,10 @@ class UdpSocket:
         core = stack.run(stack.iface.udp_socket)
         stack.run(lambda: core.bind(local))
         return cls(_Shared(stack, core))
+
+    @property
+    def _opts(self) -> SocketOptions:
+        return self._s
 
     @property
     def _s(self) -> _Shared:
@@ -120,26 +118,6 @@ class UdpSocket:
             raise OSError(errno.ENOTCONN, "socket is not connected")
         return from_endpoint(remote)
 
-    def set_read_timeout(self, timeout: float | None) -> None:
-        """Block reads at most `timeout` seconds (None: forever); 0 is refused, as in Rust."""
-        self._s.read_timeout = _check_timeout(timeout)
-
-    def set_write_timeout(self, timeout: float | None) -> None:
-        """Block writes at most `timeout` seconds (None: forever)."""
-        self._s.write_timeout = _check_timeout(timeout)
-
-    def read_timeout(self) -> float | None:
-        """The read timeout."""
-        return self._s.read_timeout
-
-    def write_timeout(self) -> float | None:
-        """The write timeout."""
-        return self._s.write_timeout
-
-    def set_nonblocking(self, nonblocking: bool) -> None:
-        """Make calls raise BlockingIOError instead of waiting."""
-        self._s.nonblocking = nonblocking
-
     def ttl(self) -> int:
         """The IP TTL of outgoing datagrams."""
         return self._s.core.ttl
@@ -204,9 +182,3 @@ class UdpSocket:
             return "<usnet_sync.UdpSocket closed>"
         local = self._shared.core.local
         return f"<usnet_sync.UdpSocket local={local}>"
-
-
-def _check_timeout(timeout: float | None) -> float | None:
-    if timeout is not None and timeout <= 0:
-        raise OSError(errno.EINVAL, "cannot set a 0 or negative timeout (use set_nonblocking)")
-    return timeout
