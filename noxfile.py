@@ -44,6 +44,7 @@ def typecheck(session: nox.Session) -> None:
     _install_packages(session)
     session.run("mypy", "--strict", "packages/usnet-core/src/usnet_core")
     session.run("mypy", "--strict", "packages/usnet-backends/src/usnet_backends")
+    session.run("mypy", "--strict", "packages/usnet-sync/src/usnet_sync")
 
 
 @nox.session

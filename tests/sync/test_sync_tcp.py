@@ -201,3 +201,17 @@ def test_host_mode_uses_kernel_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
     stream.close()
     server.join(5.0)
     listener.close()
+
+
+def test_connect_by_name_resolves_in_stack() -> None:
+    with stack_pair() as (a, _b):
+        server = socket.create_server(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        stream = TcpStream.connect(("localhost", port), stack=a)
+        conn, _ = server.accept()
+        assert stream.peer_addr() == ("127.0.0.1", port)
+        conn.close()
+        stream.close()
+        server.close()
+        with pytest.raises(socket.gaierror):
+            TcpStream.connect(("no-such-name.invalid", 80), stack=a)

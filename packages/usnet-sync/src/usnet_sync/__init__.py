@@ -2,6 +2,7 @@
 
     from usnet_sync import TcpListener, TcpStream, UdpSocket   # usnet_sockets' names
 
+Names resolve inside the stack (`usnet_sync.resolve.resolve`, `usnet_to_socket_addrs`).
 The stack comes from `USNET_SOCKETS` (see `usnet config --help`), or pass `stack=` built
 with `open_stack(config)`.
 """
@@ -9,12 +10,14 @@ with `open_stack(config)`.
 from __future__ import annotations
 
 from usnet_sync.default import default_stack, mode_from_env, open_stack, set_default_stack
+from usnet_sync.resolve import Resolver, usnet_to_socket_addrs
 from usnet_sync.stack import Mode, Stack, StackClosedError
 from usnet_sync.tcp import TcpListener, TcpStream
 from usnet_sync.udp import UdpSocket
 
 __all__ = [
     "Mode",
+    "Resolver",
     "Stack",
     "StackClosedError",
     "TcpListener",
@@ -24,4 +27,5 @@ __all__ = [
     "mode_from_env",
     "open_stack",
     "set_default_stack",
+    "usnet_to_socket_addrs",
 ]

@@ -23,7 +23,7 @@ from usnet_core.errors import AddressInUse, WouldBlock
 from usnet_core.tcp import TcpListener as CoreListener
 from usnet_core.tcp import TcpSocket as CoreSocket
 
-from usnet_sync.addr import Address, from_endpoint, to_endpoint
+from usnet_sync.addr import Address, from_endpoint, parse_host, to_endpoint
 from usnet_sync.options import SocketOptions, TimeoutMethods, check_timeout
 from usnet_sync.stack import Mode, Stack, Waiter
 
@@ -100,8 +100,23 @@ class TcpStream(TimeoutMethods):
 
     @classmethod
     def _connect(cls, address: Address, timeout: float | None, stack: Stack | None) -> TcpStream:
+        """Try each address the host resolves to in turn (like Rust's each_addr)."""
         host, port = address[0], address[1]
-        ip = _resolve(host)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last: OSError | None = None
+        for ip in _resolve(host, stack, timeout):
+            remaining = None if deadline is None else max(0.001, deadline - time.monotonic())
+            try:
+                return cls._connect_ip(ip, port, remaining, stack)
+            except OSError as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    @classmethod
+    def _connect_ip(
+        cls, ip: int, port: int, timeout: float | None, stack: Stack | None
+    ) -> TcpStream:
         remote = (ip, port)
         if port == 0:
             raise OSError(errno.ECONNREFUSED, "cannot connect to port 0")
@@ -543,7 +558,12 @@ def _kernel_listener(address: Address, backlog: int | None) -> socket.socket:
     return sock
 
 
-def _resolve(host: str) -> int:
-    from usnet_sync.addr import parse_host  # noqa: PLC0415
+def _resolve(host: str, stack: Stack | None, timeout: float | None) -> list[int]:
+    """IPv4 literals directly; names through usnet_sync.resolve (in-stack DNS)."""
+    try:
+        return [parse_host(host)]
+    except socket.gaierror:
+        pass
+    from usnet_sync.resolve import resolve  # noqa: PLC0415 (import cycle)
 
-    return parse_host(host)
+    return [parse_host(ip) for ip in resolve(host, stack=stack, timeout=timeout)]

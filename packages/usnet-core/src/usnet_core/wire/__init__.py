@@ -7,8 +7,9 @@ stable reason. The modules are the namespaces (`wire.ipv4.PROTO_UDP`,
 
 from __future__ import annotations
 
-from usnet_core.wire import arp, checksum, ethernet, icmpv4, ipv4, udp
+from usnet_core.wire import arp, checksum, dns, ethernet, icmpv4, ipv4, udp
 from usnet_core.wire.arp import ArpPacket, ArpRepr
+from usnet_core.wire.dns import DnsPacket, DnsRepr
 from usnet_core.wire.ethernet import EthernetFrame, EthernetRepr, mac_from_str, mac_to_str
 from usnet_core.wire.icmpv4 import Icmpv4Packet, Icmpv4Quote, Icmpv4Repr
 from usnet_core.wire.ipv4 import Ipv4Packet, Ipv4Repr, addr_from_str, addr_to_str
@@ -19,6 +20,8 @@ from usnet_core.wire.udp import UdpPacket, UdpRepr
 __all__ = [
     "ArpPacket",
     "ArpRepr",
+    "DnsPacket",
+    "DnsRepr",
     "EthernetFrame",
     "EthernetRepr",
     "Icmpv4Packet",
@@ -32,6 +35,7 @@ __all__ = [
     "addr_to_str",
     "arp",
     "checksum",
+    "dns",
     "ethernet",
     "icmpv4",
     "ipv4",
