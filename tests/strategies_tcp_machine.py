@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -52,12 +53,15 @@ _VERBS = [
 
 
 def actions(max_size: int = 40) -> st.SearchStrategy[list[Action]]:
-    """Application scripts: sends of up to 20 KB, reads, clock steps, closes, aborts."""
+    """Application scripts: send (what fits now, up to 20 KB), sendall (up to 200 KB, fed
+    as room appears), reads, clock steps, shutdown, close, abort, on either side."""
     verb = st.sampled_from(_VERBS)
 
     def amount(v: str) -> st.SearchStrategy[int]:
         if v == "send":
             return st.integers(1, 20_000)
+        if v == "sendall":
+            return st.integers(1, 200_000)
         if v == "advance":
             return st.integers(1, 500)  # milliseconds
         if v == "recv":
@@ -66,3 +70,36 @@ def actions(max_size: int = 40) -> st.SearchStrategy[list[Action]]:
 
     one = verb.flatmap(lambda v: st.tuples(st.just(v), st.integers(0, 1), amount(v)))
     return st.lists(one, max_size=max_size)
+
+
+def wild_segments(
+    base_seq: int, base_ack: int, ports: tuple[int, int]
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Keyword arguments for Harness.seg: any flags, sequence numbers near the connection's
+    or anywhere, random options and payloads (a blind attacker or a confused peer)."""
+    near = st.one_of(
+        st.integers(-70_000, 70_000).map(lambda d: (base_seq + d) & 0xFFFF_FFFF),
+        st.integers(0, 0xFFFF_FFFF),
+    )
+    near_ack = st.one_of(
+        st.integers(-70_000, 70_000).map(lambda d: (base_ack + d) & 0xFFFF_FFFF),
+        st.integers(0, 0xFFFF_FFFF),
+    )
+    return st.fixed_dictionaries(
+        {
+            "seq": near,
+            "ack": near_ack,
+            "flags": st.integers(0, 0x3F).filter(lambda f: f & 0x06 != 0x06),
+            "window": st.integers(0, 0xFFFF),
+            "payload": st.binary(max_size=3000),
+            "src_port": st.sampled_from([ports[0], ports[0], 1234]),
+            "dst_port": st.sampled_from([ports[1], ports[1], 4321]),
+        },
+        optional={
+            "mss": st.integers(0, 0xFFFF),
+            "window_scale": st.integers(0, 14),
+            "sack_permitted": st.booleans(),
+            "sack_blocks": st.lists(st.tuples(near_ack, near_ack), max_size=3).map(tuple),
+            "timestamp": st.tuples(st.integers(0, 0xFFFF_FFFF), st.integers(0, 0xFFFF_FFFF)),
+        },
+    )

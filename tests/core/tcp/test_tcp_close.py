@@ -160,7 +160,7 @@ def test_abort_sends_rst() -> None:
 
 def test_reset_by_peer() -> None:
     h = Harness()
-    sock, synack = h.open_passive()
+    sock, _synack = h.open_passive()
     h.send(R, 0, RST)
     assert sock.state is State.CLOSED
     assert isinstance(sock.error, errors.ConnectionReset)
@@ -204,7 +204,7 @@ def test_syn_in_established_gets_challenge_ack() -> None:
 
 def test_challenge_acks_rate_limited() -> None:
     h = Harness(challenge_ack_limit=2)
-    sock, _ = h.open_passive()
+    _sock, _ = h.open_passive()
     for i in range(5):
         h.send(R + 10 + i, 0, RST)
     assert len(h.recv()) == 1  # one ACK carries the pending challenge
@@ -256,3 +256,23 @@ def test_time_wait_allows_new_syn_with_higher_seq() -> None:
     assert sock.state is State.TIME_WAIT
     h.send(R + 100_000, 0, SYN)
     assert h.recv_one().flags == SYN | ACK
+
+
+def test_duplicate_data_does_not_silence_probe_answers() -> None:
+    """docs/tcp-kernel-findings.md #3: only bare out-of-window ACKs are rate limited."""
+    h = Harness(rx_buffer=1000)
+    lst = h.listen()
+    h.send(REMOTE_ISS, 0, SYN)
+    synack = h.recv_one()
+    h.send(R, synack.seq + 1, ACK)
+    lst.accept()
+    L = synack.seq + 1
+    h.send(R, L, ACK, payload=b"d" * 1000)
+    h.now += 0.05  # the delayed ACK
+    assert h.recv_one().window == 0
+    h.send(R, L, ACK, payload=b"d" * 1000)  # retransmission: old data, answered
+    assert h.recv_one().window == 0
+    h.send(R + 999, L, ACK)  # a window probe right after: answered too
+    assert h.recv_one().ack == R + 1000
+    h.send(R + 999, L, ACK)  # a second bare probe within 0.5 s: rate limited
+    h.recv_nothing()

@@ -93,7 +93,7 @@ def test_fast_retransmit_after_three_dupacks() -> None:
 
 def test_newreno_partial_ack_retransmits_next_hole() -> None:
     h = Harness(mss=1000)
-    L, segs = _send_flight(h)
+    L, _segs = _send_flight(h)
     for _ in range(3):
         h.send(R, L, ACK)
     assert h.recv_one().seq == L
@@ -109,7 +109,7 @@ def test_newreno_partial_ack_retransmits_next_hole() -> None:
 
 def test_sack_recovery_retransmits_only_holes() -> None:
     h = Harness(mss=1000, sack=True)
-    L, segs = _send_flight(h, 8)
+    L, _segs = _send_flight(h, 8)
     # Segments 0 and 3 lost; the peer SACKs 1-2 and 4-7.
     h.send(R, L, ACK, sack_blocks=((L + 1000, L + 3000),))
     h.send(R, L, ACK, sack_blocks=((L + 4000, L + 5000), (L + 1000, L + 3000)))
@@ -150,3 +150,32 @@ def test_persistent_loss_rto_then_recovery_completes() -> None:
     h.send(R, L + 3000, ACK)
     h.recv_nothing()
     assert sock.in_flight == 0 and h.layer.poll_at() is None
+
+
+def test_dupacks_with_new_sack_count_even_when_window_grows() -> None:
+    """docs/tcp-kernel-findings.md #1: Linux grows its window in its duplicate ACKs."""
+    h = Harness(mss=1000, sack=True)
+    sock, synack = h.open_passive(window=60000, sack_permitted=True)
+    sock.nodelay = True
+    L = synack.seq + 1
+    sock.send(bytes(8000))
+    assert len(h.recv()) == 8
+    for right, window in ((2, 61000), (3, 62000), (4, 63000)):
+        h.send(R, L, ACK, window=window, sack_blocks=((L + 1000, L + 1000 * right),))
+    out = h.recv()
+    assert out and out[0].seq == L
+    assert h.layer.stats.fast_retransmits == 1
+
+
+def test_no_resend_of_sacked_data_after_rto() -> None:
+    """docs/tcp-kernel-findings.md #2: go-back-N skips data SACKed after the RTO."""
+    h = Harness(mss=1000, sack=True, min_rto=0.2)
+    sock, synack = h.open_passive(sack_permitted=True)
+    sock.nodelay = True
+    L = synack.seq + 1
+    sock.send(bytes(8000))
+    assert len(h.recv()) == 8
+    h.run_timers(h.now + 1.5)  # no ACK at all: RTOs resend segment 0
+    h.send(R, L + 1000, ACK, sack_blocks=((L + 2000, L + 8000),))
+    out = h.recv()
+    assert [s.seq - L for s in out] == [1000]

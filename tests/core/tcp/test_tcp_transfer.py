@@ -40,7 +40,7 @@ def test_receive_data_with_delayed_ack() -> None:
 
 def test_ack_every_second_full_segment() -> None:
     h = Harness()
-    sock, synack = h.open_passive()
+    _sock, synack = h.open_passive()
     L = synack.seq + 1
     h.send(R, L, ACK, payload=b"a" * 1460)
     h.recv_nothing()
@@ -78,7 +78,7 @@ def test_nagle_holds_small_segment_until_ack() -> None:
 
 def test_nodelay_sends_small_segments_at_once() -> None:
     h = Harness()
-    sock, synack = h.open_passive()
+    sock, _synack = h.open_passive()
     sock.nodelay = True
     sock.send(b"a")
     h.recv_one()
@@ -264,3 +264,30 @@ def test_ack_beyond_snd_max_is_acked_and_dropped() -> None:
 
 def test_fin_flag_constant() -> None:
     assert FIN == 1
+
+
+def test_each_out_of_order_segment_gets_its_own_dupack() -> None:
+    h = Harness()
+    _, synack = h.open_passive()
+    L = synack.seq + 1
+    for i in range(1, 4):  # one receive batch, segment R..R+100 lost
+        h.send(R + 100 * i, L, ACK, payload=b"x" * 100)
+    assert [(a.seq, a.ack, a.flags) for a in h.recv()] == [(L, R, ACK)] * 3
+
+
+def test_in_order_batch_is_acked_once_per_dispatch() -> None:
+    h = Harness()
+    _, synack = h.open_passive()
+    L = synack.seq + 1
+    for i in range(6):
+        h.send(R + 1460 * i, L, ACK, payload=b"y" * 1460)
+    assert [a.ack for a in h.recv()] == [R + 6 * 1460]
+
+
+def test_without_batching_every_second_full_segment_is_acked() -> None:
+    h = Harness(ack_batching=False)
+    _, synack = h.open_passive()
+    L = synack.seq + 1
+    for i in range(6):
+        h.send(R + 1460 * i, L, ACK, payload=b"y" * 1460)
+    assert [a.ack for a in h.recv()] == [R + 2920, R + 5840, R + 8760]

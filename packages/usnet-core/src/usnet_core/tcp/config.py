@@ -26,7 +26,8 @@ class TcpConfig:
     keepalive: float | None = None  # idle seconds before the first probe; None = off
     keepalive_interval: float = 75.0
     keepalive_count: int = 9
-    delayed_ack: float = 0.04  # RFC 1122 4.2.3.2 / RFC 5681 4.2: at most 0.5 s
+    ack_batching: bool = True  # one ACK per dispatch for in-order data; False: per 2 segments
+    delayed_ack: float = 0.04  # RFC 1122 4.2.3.2 allows 0.5 s; we cap at 0.2 s
     min_rto: float = 0.2
     max_rto: float = 60.0
     initial_rto: float = 1.0
@@ -55,5 +56,5 @@ class TcpConfig:
             raise ValueError("TcpConfig.backlog must be >= 0 and syn_queue >= 1")
         if self.congestion not in ("newreno", "cubic"):
             raise ValueError("TcpConfig.congestion must be 'newreno' or 'cubic'")
-        if not 0 < self.delayed_ack <= 0.5:
-            raise ValueError("TcpConfig.delayed_ack must be within (0, 0.5]")
+        if not 0 < self.delayed_ack <= 0.2:
+            raise ValueError("TcpConfig.delayed_ack must be within (0, 0.2]")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from usnet_core import errors
 from usnet_core.storage.assembler import Assembler
-from usnet_core.storage.ring_buffer import RingBuffer
+from usnet_core.tcp.buffers import GrowingRing
 from usnet_core.tcp.congestion import CongestionControl, make_congestion
 from usnet_core.tcp.rtt import RttEstimator
 from usnet_core.wire.tcp import ACK, FIN, PSH, RST, SYN, TcpRepr
@@ -30,6 +30,7 @@ _TS_OPT_LEN = 12
 _DUPTHRESH = 3  # RFC 5681 3.2
 _MAX_SACK_SCOREBOARD = 32
 _MAX_WSCALE = 14
+_FAST_MASK = SYN | FIN | RST | ACK | 0x20  # URG: anything but ACK and PSH leaves the fast path
 
 
 def _d(a: int, b: int) -> int:
@@ -99,10 +100,10 @@ class TcpSocket:
         self.remote = remote
         self.state = State.CLOSED
         self.ttl = config.ttl
-        self.nodelay = config.nodelay
-        self.keepalive: float | None = config.keepalive
-        self._tx = RingBuffer(config.tx_buffer)
-        self._rx = RingBuffer(config.rx_buffer)
+        self._nodelay = config.nodelay
+        self._keepalive: float | None = config.keepalive
+        self._tx = GrowingRing(config.tx_buffer)
+        self._rx = GrowingRing(config.rx_buffer)
         self._asm = Assembler(config.max_ooo_ranges)
         # Send sequence space (RFC 9293 3.3.1). The send buffer starts at snd_una (after
         # the SYN is acknowledged); snd_max is the highest sequence number sent so far.
@@ -123,6 +124,7 @@ class TcpSocket:
         self._our_shift = window_shift(config.rx_buffer) if config.window_scaling else 0
         self._snd_shift = 0
         self._rcv_shift = 0
+        self._ws_ok = False
         self._peer_mss = 536  # RFC 9293 3.7.1 default for IPv4
         self._smss = min(config.mss, 536)
         self._seg_max = self._smss
@@ -145,6 +147,7 @@ class TcpSocket:
         self._ack_bytes = 0
         self._persist_at: float | None = None
         self._persist_backoff = 0
+        self._probes = 0  # unanswered zero-window probes
         self._ka_at: float | None = None
         self._ka_probes = 0
         self._end_at: float | None = None  # TIME-WAIT or orphaned FIN-WAIT-2 expiry
@@ -162,6 +165,7 @@ class TcpSocket:
         self._recover = iss
         self._high_rxt = iss
         self._rexmit_now = False
+        self._last_oow_ack = -1.0
         self._snd_sml = iss  # end of the last small segment sent (Minshall/Nagle)
         self._sacked: list[list[int]] = []  # sorted [start, end) absolute, above snd_una
         self._last_ooo = 0  # seq of the most recent out-of-order segment (RFC 2018 4)
@@ -217,6 +221,30 @@ class TcpSocket:
         if self._error is not None or self._fin_queued or st not in _SENDING:
             return True
         return self._tx.free > 0
+
+    @property
+    def nodelay(self) -> bool:
+        """TCP_NODELAY: True turns Nagle's algorithm off."""
+        return self._nodelay
+
+    @nodelay.setter
+    def nodelay(self, on: bool) -> None:
+        self._nodelay = bool(on)
+        if on:
+            self._layer._mark_dirty(self)  # release a held small segment now
+
+    @property
+    def keepalive(self) -> float | None:
+        """Idle seconds before keep-alive probes (RFC 1122 4.2.3.6), or None for off."""
+        return self._keepalive
+
+    @keepalive.setter
+    def keepalive(self, idle: float | None) -> None:
+        if idle is not None and idle <= 0:
+            raise ValueError("keepalive idle time must be positive")
+        self._keepalive = idle
+        self._ka_at = None
+        self._layer._mark_dirty(self)
 
     @property
     def congestion(self) -> str:
@@ -426,7 +454,8 @@ class TcpSocket:
         cfg = self._cfg
         if seg.mss is not None and seg.mss > 0:
             self._peer_mss = seg.mss
-        if cfg.window_scaling and seg.window_scale is not None:
+        self._ws_ok = cfg.window_scaling and seg.window_scale is not None
+        if self._ws_ok and seg.window_scale is not None:
             self._snd_shift = seg.window_scale
             self._rcv_shift = self._our_shift
         else:
@@ -548,9 +577,7 @@ class TcpSocket:
             sack = cfg.sack
         else:  # simultaneous open: answer with what both sides offered
             ts = (self._tsval(now), self._ts_recent) if self._ts_ok else None
-            wscale = self._our_shift if self._snd_shift or self._rcv_shift else None
-            if cfg.window_scaling and self._rcv_shift == self._our_shift and self._snd_shift:
-                wscale = self._our_shift
+            wscale = self._our_shift if self._ws_ok else None
             sack = self._sack_ok
         if flags & ACK:
             self._ack_now = False
@@ -631,7 +658,9 @@ class TcpSocket:
         if st in _SENDING:
             self._output_data(now, out)
         if self._ack_now and not out:
-            out.append(self._segment(now, self._snd_nxt, ACK))
+            # A pure ACK carries snd_max: after an RTO rewinds snd_nxt, an older number
+            # would be out of the peer's window and answered by its own ACK (ACK war).
+            out.append(self._segment(now, self._snd_max, ACK))
         return out
 
     def _output_data(self, now: float, out: list[TcpRepr]) -> None:
@@ -672,14 +701,27 @@ class TcpSocket:
             room = cwnd - max(_d(self._snd_nxt, una), 0)
         while True:
             nxt = self._snd_nxt
+            retransmit = _d(nxt, self._snd_max) < 0
+            limit = self._seg_max
+            if retransmit and self._sacked:
+                # Go-back-N after an RTO skips what the peer SACKed since (as Linux's
+                # tcp_xmit_retransmit_queue), and stops each segment at a SACKed block.
+                for s_, e_ in self._sacked:
+                    if _d(nxt, e_) >= 0:
+                        continue
+                    if _d(nxt, s_) >= 0:
+                        nxt = self._snd_nxt = e_
+                        continue
+                    limit = min(limit, _d(s_, nxt))
+                    break
+                retransmit = _d(nxt, self._snd_max) < 0
             off = _d(nxt, una)
             avail = txlen - off
             if avail < 0:
                 break  # the FIN is sent too
             win_room = wnd - off
-            n = min(avail, self._seg_max, max(win_room, 0), max(room, 0))
+            n = min(avail, limit, max(win_room, 0), max(room, 0))
             send_fin = fin and n == avail
-            retransmit = _d(nxt, self._snd_max) < 0
             if n == 0 and not send_fin:
                 break
             # Sender SWS avoidance (RFC 1122 4.2.3.4): no small window-limited segment
@@ -690,7 +732,7 @@ class TcpSocket:
                 not retransmit
                 and n == avail
                 and n < smss
-                and not self.nodelay
+                and not self._nodelay
                 and not send_fin
                 and _d(self._snd_sml, una) > 0
             ):
@@ -721,11 +763,10 @@ class TcpSocket:
             if send_fin:
                 break
         # Zero window: arm the persist timer (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17).
-        if (
-            wnd == 0
-            and self._snd_una == self._snd_max
-            and (txlen > 0 or (fin and _d(self._snd_max, una) == 0))
-        ):
+        # Nothing is in flight (after an RTO rewound snd_nxt, what was beyond the
+        # window counts as unsent): probing replaces retransmission.
+        if wnd == 0 and self._snd_nxt == una and txlen > 0:
+            self._rto_at = None
             if self._persist_at is None:
                 self._persist_at = now + self._persist_interval()
         else:
@@ -762,6 +803,11 @@ class TcpSocket:
         if self._persist_at is not None and now >= self._persist_at:
             # Zero-window probe: an old sequence number elicits an ACK with the window
             # (Linux's tcp_xmit_probe_skb), backing off like the RTO.
+            self._probes += 1
+            if self._probes > self._cfg.max_retries:
+                self._layer.stats.timeouts += 1
+                self._fail(self._soft_error or errors.ConnectionTimedOut())
+                return
             out.append(self._segment(now, (self._snd_una - 1) & _MASK, ACK))
             self._layer.stats.window_probes += 1
             self._persist_backoff += 1
@@ -769,7 +815,7 @@ class TcpSocket:
         self._keepalive_timer(now, out)
 
     def _keepalive_timer(self, now: float, out: list[TcpRepr]) -> None:
-        ka = self.keepalive
+        ka = self._keepalive
         if ka is None or self.state not in (State.ESTABLISHED, State.CLOSE_WAIT):
             self._ka_at = None
             return
@@ -806,6 +852,13 @@ class TcpSocket:
             self._rtt_seq = None
             self._rto_at = now + self._rtt.rto
             return
+        if self._snd_wnd == 0:
+            # The peer closed its window: what was beyond it is resent once it opens,
+            # and the persist timer probes meanwhile (RFC 1122 4.2.2.17).
+            self._snd_nxt = self._snd_una
+            self._rto_at = None
+            self._rtt_seq = None
+            return
         self._cc.on_timeout(now, flight)
         self._in_recovery = False
         self._dupacks = 0
@@ -832,12 +885,20 @@ class TcpSocket:
             return
         if st is State.CLOSED or st is State.LISTEN:
             return
+        if (
+            st is State.ESTABLISHED
+            and seg.flags & _FAST_MASK == ACK
+            and seg.seq == self._rcv_nxt
+            and self._receive_fast(seg, now)
+        ):
+            return
         flags = seg.flags
         seq = seg.seq
         payload = seg.payload
         plen = len(payload)
         self._last_rx = now
         self._ka_probes = 0
+        self._probes = 0
         self._ka_at = None
         # Simultaneous open: the peer's SYN-ACK acts as the ACK of ours (as Linux).
         if (
@@ -879,7 +940,13 @@ class TcpSocket:
             if st is State.TIME_WAIT and flags & FIN:
                 self._end_at = now + 2 * self._cfg.msl  # peer lost our ACK of its FIN
             self._layer.stats.drop("out_of_window")
-            self._ack_now = True
+            # RFC 9293: answer with an ACK; for bare ACKs at most once per 0.5 s, like
+            # Linux's tcp_invalid_ratelimit, so two confused ends cannot ACK-storm.
+            if seg_len:
+                self._ack_now = True  # e.g. a retransmission: the peer needs our ACK
+            elif now - self._last_oow_ack >= 0.5:
+                self._last_oow_ack = now
+                self._ack_now = True
             return
         # RFC 5961 4.2: a SYN in a synchronized state gets a challenge ACK.
         if flags & SYN:
@@ -913,6 +980,68 @@ class TcpSocket:
             self._ack_now = True  # partly duplicate: the peer may have missed our ACK
         if plen or fin:
             self._receive_data(payload, plen, off, fin, now)
+
+    def _ack_full(self) -> None:
+        # RFC 1122 4.2.3.2 / RFC 5681 4.2: ACK at least every second full-sized segment.
+        # With ack_batching the ACK goes out at the end of the receive batch (dispatch).
+        if self._cfg.ack_batching:
+            self._ack_now = True
+        else:
+            self._layer._emit_for(self, self._segment(self._layer._now, self._snd_max, ACK))
+
+    def _receive_fast(self, seg: TcpRepr, now: float) -> bool:
+        """Header prediction: the in-order data or new ACK of a busy ESTABLISHED
+        connection, in one pass; False sends the segment down the full path (RFC 9293
+        3.10.7.4 gives the same result for every segment accepted here)."""
+        if self._in_recovery or self._rd_shut or self._orphan or seg.sack_blocks:
+            return False
+        if not self._asm.is_empty():
+            return False
+        ts = seg.timestamp
+        if self._ts_ok and (ts is None or ((ts[0] - self._ts_recent) & _MASK) >= 0x8000_0000):
+            return False  # no timestamp, or PAWS would reject it: the full path decides
+        una = self._snd_una
+        ack = seg.ack
+        acked = (ack - una) & _MASK
+        if acked > ((self._snd_max - una) & _MASK):
+            return False
+        payload = seg.payload
+        plen = len(payload)
+        seq = seg.seq
+        if plen:
+            rwnd = _d(self._rcv_adv, seq)
+            if plen > rwnd or plen > self._rx.free:
+                return False
+        elif acked == 0:
+            return False  # a duplicate ACK or a window update
+        self._last_rx = now
+        self._ka_probes = 0
+        self._probes = 0
+        self._ka_at = None
+        if ts is not None and self._ts_ok and seq == self._last_ack_sent:
+            self._ts_recent = ts[0]  # RFC 7323 4.3
+        if acked:
+            self._on_new_ack(seg, ack, acked, now)
+        window = seg.window << self._snd_shift
+        if _d(seq, self._snd_wl1) > 0 or (seq == self._snd_wl1 and _d(ack, self._snd_wl2) >= 0):
+            if window != self._snd_wnd:
+                self._snd_wnd = window
+                self._layer._mark_changed(self)
+                if window > self._max_snd_wnd:
+                    self._max_snd_wnd = window
+            self._snd_wl1 = seq
+            self._snd_wl2 = ack
+        if plen:
+            self._rx.write(payload)
+            self._rcv_nxt = (seq + plen) & _MASK
+            self._layer._mark_changed(self)
+            self._ack_bytes += plen
+            if self._ack_bytes >= 2 * self._smss:
+                self._ack_full()
+            elif self._ack_at is None:
+                self._ack_at = now + self._cfg.delayed_ack
+        self._layer._mark_dirty(self)
+        return True
 
     def _receive_syn_sent(self, seg: TcpRepr, now: float) -> None:
         """RFC 9293 3.10.7.3."""
@@ -986,7 +1115,12 @@ class TcpSocket:
             self._rtt.sample(max(now - self._rtt_time, 0.0))
             self._rtt_seq = None
 
-    def _update_sacked(self, blocks: tuple[tuple[int, int], ...]) -> None:
+    def _sacked_bytes(self) -> int:
+        return sum(_d(e, s) for s, e in self._sacked)
+
+    def _update_sacked(self, blocks: tuple[tuple[int, int], ...]) -> bool:
+        """Merge SACK blocks into the scoreboard; return whether they SACKed new bytes."""
+        before = self._sacked_bytes() if self._sacked else 0
         una = self._snd_una
         top = _d(self._snd_max, una)
         sacked = self._sacked
@@ -1006,6 +1140,7 @@ class TcpSocket:
         if len(sacked) > _MAX_SACK_SCOREBOARD:
             sacked = sacked[-_MAX_SACK_SCOREBOARD:]
         self._sacked = sacked
+        return bool(sacked) and self._sacked_bytes() > before
 
     def _process_ack(self, seg: TcpRepr, seq: int, flags: int, plen: int, now: float) -> bool:
         """RFC 9293 3.10.7.4 fifth step; return False to drop the rest of the segment."""
@@ -1030,8 +1165,9 @@ class TcpSocket:
         if acked < 0 and -acked > self._max_snd_wnd:
             self._challenge_ack(now)
             return False
+        new_sack = False
         if self._sack_ok and seg.sack_blocks and acked >= 0:
-            self._update_sacked(seg.sack_blocks)
+            new_sack = self._update_sacked(seg.sack_blocks)
         window = seg.window << self._snd_shift
         if acked > 0:
             self._on_new_ack(seg, ack, acked, now)
@@ -1039,8 +1175,10 @@ class TcpSocket:
             acked == 0
             and plen == 0
             and not flags & (SYN | FIN)
-            and window == self._snd_wnd
             and self._snd_max != una
+            # RFC 5681 2 (e) wants the window unchanged; RFC 6675 2 counts an ACK with
+            # new SACK information instead (Linux's window grows in its dupacks).
+            and (window == self._snd_wnd or new_sack)
         ):
             self._on_dupack(now)
         # Window update (RFC 9293 3.10.7.4: SND.WL1/WL2 rule).
@@ -1110,8 +1248,7 @@ class TcpSocket:
         enough = self._dupacks >= _DUPTHRESH
         if self._sacked and not enough:
             # RFC 6675 5: enter recovery when DupThresh segments are SACKed above una.
-            sacked = sum(_d(e, s) for s, e in self._sacked)
-            enough = sacked >= _DUPTHRESH * self._smss
+            enough = self._sacked_bytes() >= _DUPTHRESH * self._smss
         if not enough:
             return
         if _d(self._snd_una, self._recover) <= 0 and self._recover != self._iss:
@@ -1172,14 +1309,18 @@ class TcpSocket:
                     rx.commit(front)
                     self._rcv_nxt = (self._rcv_nxt + front) & _MASK
                     self._layer._mark_changed(self)
-        if off or had_holes:
-            self._ack_now = True  # RFC 5681 4.2: out of order or filling a hole
-            if off and fin:
-                fin = False  # an out-of-order FIN waits for retransmission
+        if off:
+            # RFC 5681 4.2: a duplicate ACK for each out-of-order segment, sent now rather
+            # than once per receive batch, so a sender counts one per segment (its fast
+            # retransmit needs three) and sees every new SACK block.
+            self._layer._emit_for(self, self._segment(now, self._snd_max, ACK))
+            fin = False  # an out-of-order FIN waits for retransmission
+        elif had_holes:
+            self._ack_now = True  # RFC 5681 4.2: filling a hole
         elif plen:
             self._ack_bytes += plen
             if self._ack_bytes >= 2 * self._smss:
-                self._ack_now = True  # RFC 1122 4.2.3.2: every second full segment
+                self._ack_full()
             elif self._ack_at is None:
                 self._ack_at = now + self._cfg.delayed_ack
         if fin and off == 0 and asm.is_empty():
@@ -1189,10 +1330,8 @@ class TcpSocket:
             if st is State.ESTABLISHED:
                 self._set_state(State.CLOSE_WAIT)
             elif st is State.FIN_WAIT_1:
-                if self._snd_una == self._snd_max and self._fin_queued:
-                    self._enter_time_wait(now)
-                else:
-                    self._set_state(State.CLOSING)
+                # Our FIN is not acknowledged yet (that would have made us FIN-WAIT-2).
+                self._set_state(State.CLOSING)
             elif st is State.FIN_WAIT_2:
                 self._enter_time_wait(now)
             self._layer._mark_changed(self)

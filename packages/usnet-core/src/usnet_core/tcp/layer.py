@@ -152,7 +152,7 @@ class TcpLayer:
         lst = TcpListener(
             self,
             local,
-            self.config.backlog if backlog is None else max(backlog, 0),
+            self.config.backlog if backlog is None else max(backlog, 1),  # 0 acts as 1, like Linux
             self.config.syn_queue,
         )
         self._listeners[local] = lst
@@ -321,6 +321,10 @@ class TcpLayer:
         self._out.append(
             (src, dst, seg.to_bytes(src, dst), self.config.ttl if ttl is None else ttl)
         )
+
+    def _emit_for(self, sock: TcpSocket, seg: TcpRepr) -> None:
+        """Queue a segment of `sock` ahead of the next dispatch (immediate ACKs)."""
+        self._emit(sock.local[0], sock.remote[0], seg, sock.ttl)
 
     def _send_rst_for(self, sock: TcpSocket, seq: int) -> None:
         """RST|ACK for an abort (as Linux's tcp_send_active_reset)."""
