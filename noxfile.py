@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -59,3 +61,7 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against the kernel and other stacks, as ratios (see bench/)."""
     _install_packages(session)
     session.run("python", "bench/run.py", *session.posargs)
+    if os.geteuid() == 0:
+        session.run("python", "bench/tcp_tap.py")
+    else:
+        session.log("bench/tcp_tap.py needs root (TAP, namespaces): skipped")
