@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import errno
 import os
 import select
 import threading
@@ -59,16 +60,19 @@ class StackClosedError(OSError):
 class Waiter:
     """The blocking-side companion of one core socket: its condition and readiness fd."""
 
-    __slots__ = ("_readiness", "cond", "core", "listening")
+    __slots__ = ("_readiness", "closed", "cond", "core", "listening")
 
     def __init__(self, stack: Stack, core: CoreSocket, *, listening: bool = False) -> None:
         self.core = core
         self.cond = threading.Condition(stack.lock)
         self.listening = listening
+        self.closed = False
         self._readiness: ReadinessFd | None = None
 
     def fileno(self) -> int:
         """A pollable fd mirroring the core socket (created on first use)."""
+        if self.closed:
+            raise OSError(errno.EBADF, "socket is closed")
         if self._readiness is None:
             self._readiness = ReadinessFd()
             self.refresh()
@@ -89,6 +93,7 @@ class Waiter:
 
     def close(self) -> None:
         """Wake whoever waits (the fd polls readable first) and release the readiness fd."""
+        self.closed = True
         self.cond.notify_all()
         if self._readiness is not None:
             self._readiness.set(True, True)

@@ -28,6 +28,10 @@ from usnet_sync.options import SocketOptions, TimeoutMethods, check_timeout
 from usnet_sync.stack import Mode, Stack, Waiter
 
 T = TypeVar("T")
+# The kernel's own socket API, captured before patch_socket() can replace it: loopback and
+# host-mode connections must stay kernel sockets.
+_KernelSocket = socket.socket
+_kernel_create_connection = socket.create_connection
 LOOPBACK = "127.0.0.1"
 _SHUT = {"read": "read", "write": "write", "both": "both"}
 _SHUT_INT = {socket.SHUT_RD: "read", socket.SHUT_WR: "write", socket.SHUT_RDWR: "both"}
@@ -126,7 +130,7 @@ class TcpStream(TimeoutMethods):
         if host_mode or _is_loopback(ip) or (stack is not None and stack.iface.is_local(ip)):
             local = host_mode or _is_loopback(ip)
             target = from_endpoint(remote) if local else (LOOPBACK, port)
-            kernel = socket.create_connection(target, timeout=timeout)
+            kernel = _kernel_create_connection(target, timeout=timeout)
             kernel.settimeout(None)
             return cls(stack=stack, kernel=kernel)
         assert stack is not None
@@ -242,6 +246,27 @@ class TcpStream(TimeoutMethods):
             self._kernel.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(nodelay))
         else:
             self._live_core().nodelay = nodelay
+
+    def set_keepalive(self, idle: float | None) -> None:
+        """Send keep-alive probes after `idle` seconds without traffic (None: off)."""
+        if idle is not None and idle <= 0:
+            raise OSError(errno.EINVAL, "keep-alive idle time must be positive")
+        if self._kernel is not None:
+            self._kernel.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(idle is not None))
+            if idle is not None:
+                self._kernel.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, max(1, int(idle)))
+            return
+        core = self._live_core()
+        assert self._stack is not None
+        self._stack.run(lambda: setattr(core, "keepalive", idle))
+
+    def keepalive(self) -> float | None:
+        """The keep-alive idle time, or None when keep-alive is off."""
+        if self._kernel is not None:
+            if not self._kernel.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE):
+                return None
+            return float(self._kernel.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE))
+        return self._live_core().keepalive
 
     def nodelay(self) -> bool:
         """Whether Nagle's algorithm is off."""
@@ -421,6 +446,8 @@ class TcpListener(TimeoutMethods):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise TimeoutError("timed out")
+            if self._closed:
+                raise OSError(errno.EBADF, "listener closed while accepting")
             try:
                 self._wait(remaining)
             except OSError:
@@ -433,7 +460,8 @@ class TcpListener(TimeoutMethods):
         core, stack = self._core, self._stack
         if core is not None and stack is not None:
             try:
-                conn = stack.run(core.accept)
+                # Through call() so the listener's readiness fd is brought up to date.
+                conn = stack.call(self._waiter, core.accept, 0.0)
             except WouldBlock:
                 pass
             else:
@@ -546,7 +574,7 @@ class TcpListener(TimeoutMethods):
 
 
 def _kernel_listener(address: Address, backlog: int | None) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = _KernelSocket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
