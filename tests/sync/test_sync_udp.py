@@ -108,3 +108,32 @@ def test_closed_stack_gives_clear_error() -> None:
         a.close()
         with pytest.raises(OSError, match="closed"):
             sock.send_to(b"x", (B_IP, 9))
+
+
+def test_host_mode_uses_kernel_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USNET_MODE", "host")
+    monkeypatch.delenv("USNET_SOCKETS", raising=False)
+    server = UdpSocket.bind(("127.0.0.1", 0))
+    client = UdpSocket.bind(("127.0.0.1", 0))
+    port = server.local_addr()[1]
+    server.set_read_timeout(5.0)
+    client.set_read_timeout(5.0)
+    client.connect(("127.0.0.1", port))
+    client.send(b"kernel datagram")
+    assert server.peek_from() == (b"kernel datagram", client.local_addr())
+    data, peer = server.recv_from()
+    assert (data, peer) == (b"kernel datagram", client.local_addr())
+    server.send_to(b"reply", peer)
+    assert client.recv() == b"reply"
+    server.set_read_timeout(0.1)
+    with pytest.raises(TimeoutError):
+        server.recv_from()
+    server.set_nonblocking(True)
+    with pytest.raises(BlockingIOError):
+        server.recv_from()
+    r, _, _ = select.select([server.fileno()], [], [], 0)
+    assert r == []
+    client.set_ttl(7)
+    assert client.ttl() == 7
+    server.close()
+    client.close()

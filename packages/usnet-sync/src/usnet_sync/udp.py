@@ -9,8 +9,9 @@ from typing import Self
 from usnet_core.udp import UdpSocket as CoreUdpSocket
 
 from usnet_sync.addr import Address, from_endpoint, to_endpoint
+from usnet_sync.host import HostDriver, KernelUdpCore
 from usnet_sync.options import SocketOptions, TimeoutMethods
-from usnet_sync.stack import Stack, Waiter
+from usnet_sync.stack import Mode, Stack, Waiter
 
 
 class _Shared(SocketOptions):
@@ -24,6 +25,17 @@ class _Shared(SocketOptions):
         self.core = core
         self.waiter: Waiter = stack.register(core)
 
+    @classmethod
+    def host(cls) -> _Shared:
+        """Host mode: a kernel socket behind the same calls (see usnet_sync.host)."""
+        shared = cls.__new__(cls)
+        SocketOptions.__init__(shared)
+        driver, core = HostDriver(), KernelUdpCore(shared)
+        # Duck-typed stand-ins for the Stack, the core socket and the waiter.
+        shared.stack, shared.core = driver, core  # type: ignore[assignment]
+        shared.waiter = driver.register(core)  # type: ignore[assignment]
+        return shared
+
 
 class UdpSocket(TimeoutMethods):
     """A UDP socket on the userspace stack: `UdpSocket.bind(("0.0.0.0", 5353))`."""
@@ -36,11 +48,15 @@ class UdpSocket(TimeoutMethods):
     @classmethod
     def bind(cls, address: Address, *, stack: Stack | None = None) -> UdpSocket:
         """A socket bound to (host, port); port 0 picks an ephemeral port."""
-        if stack is None:
-            from usnet_sync.default import default_stack  # noqa: PLC0415 (cycle)
-
-            stack = default_stack()
         local = to_endpoint(address)
+        if stack is None:
+            from usnet_sync.default import default_stack, mode_from_env  # noqa: PLC0415
+
+            if mode_from_env() is Mode.HOST:
+                shared = _Shared.host()
+                shared.core.bind(local)
+                return cls(shared)
+            stack = default_stack()
         core = stack.run(stack.iface.udp_socket)
         stack.run(lambda: core.bind(local))
         return cls(_Shared(stack, core))
