@@ -215,3 +215,17 @@ def test_connect_by_name_resolves_in_stack() -> None:
         server.close()
         with pytest.raises(socket.gaierror):
             TcpStream.connect(("no-such-name.invalid", 80), stack=a)
+
+
+def test_listener_ttl_applies_to_accepted_connections() -> None:
+    with stack_pair() as (a, b):
+        listener = TcpListener.bind(("0.0.0.0", 0), stack=b, loopback=False)
+        assert listener.ttl() == 64
+        listener.set_ttl(17)
+        stream = TcpStream.connect((B_IP, listener.local_addr()[1]), stack=a)
+        conn, _ = listener.accept()
+        assert conn.ttl() == 17
+        assert stream.ttl() == 64
+        conn.close()
+        stream.close()
+        listener.close()

@@ -381,6 +381,7 @@ class TcpListener(TimeoutMethods):
         self._kernel = kernel
         self._options = options or SocketOptions()
         self._waiter = waiter
+        self._ttl: int | None = None
         self._closed = False
 
     @classmethod
@@ -465,6 +466,8 @@ class TcpListener(TimeoutMethods):
             except WouldBlock:
                 pass
             else:
+                if self._ttl is not None:
+                    conn.ttl = self._ttl
                 return TcpStream(stack=stack, core=conn)
         if self._kernel is not None:
             try:
@@ -472,6 +475,8 @@ class TcpListener(TimeoutMethods):
             except BlockingIOError:
                 return None
             ksock.setblocking(True)
+            if self._ttl is not None:
+                ksock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, self._ttl)
             return TcpStream(stack=stack, kernel=ksock)
         return None
 
@@ -515,7 +520,9 @@ class TcpListener(TimeoutMethods):
 
     def ttl(self) -> int:
         """The IP TTL for accepted connections."""
-        return getattr(self, "_ttl", 64)
+        if self._ttl is not None:
+            return self._ttl
+        return self._stack.iface.config.default_ttl if self._stack is not None else 64
 
     def try_clone(self) -> TcpListener:
         """Another handle to the same listener."""
