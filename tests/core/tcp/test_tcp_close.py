@@ -276,3 +276,55 @@ def test_duplicate_data_does_not_silence_probe_answers() -> None:
     assert h.recv_one().ack == R + 1000
     h.send(R + 999, L, ACK)  # a second bare probe within 0.5 s: rate limited
     h.recv_nothing()
+
+
+def test_send_allowed_in_close_wait() -> None:
+    h = Harness()
+    sock, synack = h.open_passive()
+    L = synack.seq + 1
+    h.send(R, L, FIN | ACK)
+    h.recv_one()
+    assert sock.recv(10) == b"" and sock.writable
+    assert sock.send(b"reply") == 5
+    assert h.recv_one().payload == b"reply"
+
+
+def test_shutdown_both() -> None:
+    h = Harness()
+    sock, _synack = h.open_passive()
+    sock.shutdown("both")
+    assert h.recv_one().flags == FIN | ACK
+    assert sock.recv(10) == b""
+    with pytest.raises(errors.BrokenPipe):
+        sock.send(b"x")
+    with pytest.raises(ValueError):
+        sock.shutdown("sideways")
+
+
+def test_take_error_consumes() -> None:
+    h = Harness()
+    sock, _ = h.open_passive()
+    h.send(R, 0, RST)
+    assert isinstance(sock.take_error(), errors.ConnectionReset)
+    assert sock.error is None and sock.take_error() is None
+
+
+def test_rst_in_time_wait_closes() -> None:
+    h = Harness(msl=30.0)
+    sock, synack = h.open_passive()
+    L = synack.seq + 1
+    sock.close()
+    h.recv_one()
+    h.send(R, L + 1, FIN | ACK)
+    h.recv_one()
+    h.send(R + 1, 0, RST)
+    assert sock.state is State.CLOSED and h.layer.connections == 0
+
+
+def test_connect_without_address_fails() -> None:
+    from tcp_harness import seeded_entropy
+    from usnet_core.tcp import TcpLayer
+
+    layer = TcpLayer(lambda a: False, seeded_entropy(), None)
+    with pytest.raises(errors.AddressNotAvailable):
+        layer.connect((1, 2), 0.0)

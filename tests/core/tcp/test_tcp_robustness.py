@@ -15,7 +15,7 @@ from usnet_core.tcp import State
 R = REMOTE_ISS + 1
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.booleans())
 def test_wild_segments_into_established_connection(data: Any, options: bool) -> None:
     h = Harness(timestamps=options, sack=options, window_scaling=options, min_rto=0.2)

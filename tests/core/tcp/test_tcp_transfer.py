@@ -291,3 +291,59 @@ def test_without_batching_every_second_full_segment_is_acked() -> None:
     for i in range(6):
         h.send(R + 1460 * i, L, ACK, payload=b"y" * 1460)
     assert [a.ack for a in h.recv()] == [R + 2920, R + 5840, R + 8760]
+
+
+def test_duplicate_segment_reported_with_dsack() -> None:
+    h = Harness(sack=True, dsack=True)
+    sock, synack = h.open_passive(sack_permitted=True)
+    L = synack.seq + 1
+    h.send(R, L, ACK, payload=b"x" * 10)
+    h.send(R, L, ACK, payload=b"x" * 10)  # a spurious retransmission
+    ack = h.recv_one()
+    assert (ack.ack, ack.sack_blocks) == (R + 10, ((R, R + 10),))
+    h.send(R + 5, L, ACK, payload=b"x" * 5 + b"y" * 5)  # half old, half new
+    h.now += 1.0
+    ack = h.recv_one()
+    assert (ack.ack, ack.sack_blocks) == (R + 15, ((R + 5, R + 10),))
+    assert sock.recv(100) == b"x" * 10 + b"y" * 5
+
+
+def test_no_dsack_unless_enabled() -> None:
+    h = Harness(sack=True)
+    _, synack = h.open_passive(sack_permitted=True)
+    h.send(R, synack.seq + 1, ACK, payload=b"x" * 10)
+    h.send(R, synack.seq + 1, ACK, payload=b"x" * 10)
+    assert h.recv_one().sack_blocks == ()
+
+
+def test_segment_mss_for_tso() -> None:
+    from tcp_harness import LOCAL, REMOTE
+
+    h = Harness(max_segment=16000)
+    lst = h.listen()
+    h.send(REMOTE_ISS, 0, 0x02, mss=1200)
+    synack = h.recv_one()
+    h.send(R, synack.seq + 1, ACK)
+    sock = lst.accept()
+    sock.send(b"g" * 9000)
+    ((src, dst, raw, _),) = h.layer.dispatch(h.now)
+    assert len(raw) - 20 == 9000  # one super-segment; IW10 = 12000 bytes at MSS 1200
+    assert h.layer.segment_mss(src, dst, raw) == 1200
+    assert (src, dst) == (LOCAL, REMOTE)
+
+
+def test_data_with_sack_blocks_still_fits_the_mss() -> None:
+    # RFC 6691: the MSS bounds data *and* options. A full data segment that also carries
+    # SACK blocks for the peer's out-of-order data must shrink its payload, or it would
+    # exceed the MTU (the Interface drops such a frame, and the connection stalls).
+    h = Harness(sack=True, mss=1460, nodelay=True)
+    sock, synack = h.open_passive(sack_permitted=True)
+    L = synack.seq + 1
+    h.send(R + 100, L, ACK, payload=b"B" * 100)  # a hole: we now hold one SACK block
+    assert h.recv_one().sack_blocks == ((R + 100, R + 200),)
+    sock.send(b"x" * 4000)
+    segs = h.recv()
+    assert segs and all(s.sack_blocks for s in segs)
+    for s in segs:
+        assert s.header_len - 20 + len(s.payload) <= 1460, (s.header_len, len(s.payload))
+    assert sum(len(s.payload) for s in segs) == 4000

@@ -40,6 +40,7 @@ class TcpConfig:
     window_scaling: bool = True  # RFC 7323
     timestamps: bool = True  # RFC 7323
     sack: bool = True  # RFC 2018
+    dsack: bool = False  # RFC 2883 duplicate-SACK reports (Linux: on); see docs/tcp.md
     max_ooo_ranges: int = 32  # out-of-order islands kept per connection
     ttl: int = 64
 

@@ -131,6 +131,7 @@ class TcpSocket:
         self._ts_ok = False
         self._ts_recent = 0
         self._sack_ok = False
+        self._dsack_ok = False
         # Application-side flags.
         self._fin_queued = False  # shutdown(write) or close: FIN after the buffered data
         self._rd_shut = False
@@ -168,6 +169,7 @@ class TcpSocket:
         self._last_oow_ack = -1.0
         self._snd_sml = iss  # end of the last small segment sent (Minshall/Nagle)
         self._sacked: list[list[int]] = []  # sorted [start, end) absolute, above snd_una
+        self._dsack: tuple[int, int] | None = None  # duplicate range to report (RFC 2883)
         self._last_ooo = 0  # seq of the most recent out-of-order segment (RFC 2018 4)
         self._ts_base = iss
 
@@ -461,6 +463,7 @@ class TcpSocket:
         else:
             self._snd_shift = self._rcv_shift = 0
         self._sack_ok = cfg.sack and seg.sack_permitted
+        self._dsack_ok = self._sack_ok and cfg.dsack
         self._ts_ok = our_ts and seg.timestamp is not None
         if self._ts_ok and seg.timestamp is not None:
             self._ts_recent = seg.timestamp[0]
@@ -534,21 +537,34 @@ class TcpSocket:
         ]
         return tuple(order[: 3 if self._ts_ok else 4])
 
+    def _sack_space(self) -> int:
+        """Option bytes the SACK blocks of our next segments take (NOP NOP kind len
+        + 8 per block), so data plus options still fit the MSS (RFC 6691)."""
+        if not self._sack_ok:
+            return 0
+        blocks = len(self._asm) + (1 if self._dsack is not None else 0)
+        if not blocks:
+            return 0
+        return 4 + 8 * min(blocks, 3 if self._ts_ok else 4)
+
     def _segment(
         self,
         now: float,
         seq: int,
         flags: int,
         payload: bytes | bytearray | memoryview = b"",
+        window: int = -1,
     ) -> TcpRepr:
-        """Build a segment from the current receive state; it carries an ACK."""
-        if flags & SYN:
-            window = self._syn_window()
-            self._rcv_adv = (self._rcv_nxt + window) & _MASK
-        else:
+        """Build a segment from the current receive state; it carries an ACK. A burst
+        passes the `window` it computed once (nothing is received in between)."""
+        if window < 0:
             window = self._window_field()
         ts = (self._tsval(now), self._ts_recent) if self._ts_ok else None
         sack = self._sack_blocks() if self._sack_ok and not self._asm.is_empty() else ()
+        if self._dsack is not None:
+            # RFC 2883: a D-SACK block (duplicate data) goes first, once.
+            sack = ((self._dsack, *sack))[: 3 if self._ts_ok else 4]
+            self._dsack = None
         if flags & ACK:
             self._ack_now = False
             self._ack_at = None
@@ -672,6 +688,10 @@ class TcpSocket:
         cwnd = self._cc.cwnd
         wnd = self._snd_wnd
         stats = self._layer.stats
+        seg_max = self._seg_max - self._sack_space()
+        # A full-sized segment for SWS avoidance and Nagle: the MSS less this segment's
+        # SACK option bytes (RFC 1122 4.2.3.4's Eff.snd.MSS).
+        smss = min(smss, seg_max)
         if self._in_recovery:
             # RFC 6675 5 step (C) / RFC 6582: retransmit holes while pipe < cwnd.
             pipe = self._pipe()
@@ -686,7 +706,7 @@ class TcpSocket:
                     break
                 start, end = hole
                 off = _d(start, una)
-                n = min(_d(end, start), self._seg_max, max(txlen - off, 0))
+                n = min(_d(end, start), seg_max, max(txlen - off, 0))
                 send_fin = fin and off + n == txlen and _d(end, start) > n
                 if n <= 0 and not send_fin:
                     break
@@ -699,10 +719,11 @@ class TcpSocket:
             room = cwnd - pipe
         else:
             room = cwnd - max(_d(self._snd_nxt, una), 0)
+        window = -1
         while True:
             nxt = self._snd_nxt
             retransmit = _d(nxt, self._snd_max) < 0
-            limit = self._seg_max
+            limit = seg_max
             if retransmit and self._sacked:
                 # Go-back-N after an RTO skips what the peer SACKed since (as Linux's
                 # tcp_xmit_retransmit_queue), and stops each segment at a SACKed block.
@@ -744,7 +765,9 @@ class TcpSocket:
                 flags |= PSH
             if send_fin:
                 flags |= FIN
-            out.append(self._segment(now, nxt, flags, tx.peek(off, n) if n else b""))
+            if window < 0:
+                window = self._window_field()
+            out.append(self._segment(now, nxt, flags, tx.peek(off, n) if n else b"", window))
             seg_len = n + (1 if send_fin else 0)
             new_nxt = (nxt + seg_len) & _MASK
             self._snd_nxt = new_nxt
@@ -940,6 +963,8 @@ class TcpSocket:
             if st is State.TIME_WAIT and flags & FIN:
                 self._end_at = now + 2 * self._cfg.msl  # peer lost our ACK of its FIN
             self._layer.stats.drop("out_of_window")
+            if plen and self._dsack_ok and off < 0 and off + plen <= 0:
+                self._dsack = (seq, (seq + plen) & _MASK)  # RFC 2883 4.1.1
             # RFC 9293: answer with an ACK; for bare ACKs at most once per 0.5 s, like
             # Linux's tcp_invalid_ratelimit, so two confused ends cannot ACK-storm.
             if seg_len:
@@ -974,6 +999,8 @@ class TcpSocket:
                     fin = False
                     payload = payload[plen:]
                 cut = plen
+            if self._dsack_ok and cut:
+                self._dsack = (seq, rcv_nxt)  # RFC 2883 4.1.2: the duplicate part
             payload = payload[cut:]
             plen = len(payload)
             off = 0
@@ -1027,8 +1054,7 @@ class TcpSocket:
             if window != self._snd_wnd:
                 self._snd_wnd = window
                 self._layer._mark_changed(self)
-                if window > self._max_snd_wnd:
-                    self._max_snd_wnd = window
+                self._max_snd_wnd = max(self._max_snd_wnd, window)
             self._snd_wl1 = seq
             self._snd_wl2 = ack
         if plen:

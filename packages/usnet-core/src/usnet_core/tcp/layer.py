@@ -27,6 +27,7 @@ __all__ = ["EPHEMERAL_PORTS", "TcpLayer", "TcpStats"]
 _MASK = 0xFFFF_FFFF
 EPHEMERAL_PORTS = range(32768, 61000)  # Linux's ip_local_port_range default
 _PORTS = struct.Struct("!HHI")
+_PORT_PAIR = struct.Struct("!HH")
 
 Outgoing = tuple[int, int, bytes | bytearray, int]  # src, dst, segment, ttl
 
@@ -240,7 +241,9 @@ class TcpLayer:
             for obj in dirty:
                 if isinstance(obj, _SynEntry):
                     self._poll_entry(obj, now, out)
-                    deadline: float | None = obj.deadline if obj.key in self._half else None
+                    deadline: float | None = (
+                        obj.deadline if self._half.get(obj.key) is obj else None
+                    )
                 else:
                     src, dst, ttl = obj.local[0], obj.remote[0], obj.ttl
                     for seg in obj._poll(now):
@@ -259,6 +262,13 @@ class TcpLayer:
             self._compact_timers()
         self.stats.segments_out += len(out)
         return out
+
+    def segment_mss(self, src: int, dst: int, segment: bytes | bytearray | memoryview) -> int:
+        """For TSO (`max_segment > mss`): the payload size the device must cut one of our
+        outgoing segments into (the connection's effective MSS; options are replicated)."""
+        sport, dport = _PORT_PAIR.unpack_from(segment, 0)
+        sock = self._conns.get((src, sport, dst, dport))
+        return sock.mss if sock is not None else self.config.mss
 
     def poll_at(self) -> float | None:
         """The earliest time dispatch() has work to do, or None."""
@@ -411,8 +421,8 @@ class TcpLayer:
         )
 
     def _poll_entry(self, entry: _SynEntry, now: float, out: list[Outgoing]) -> None:
-        if entry.key not in self._half or now < entry.deadline:
-            return
+        if self._half.get(entry.key) is not entry or now < entry.deadline:
+            return  # evicted (perhaps replaced by a new SYN from the same 4-tuple)
         entry.retries += 1
         if entry.retries > self.config.synack_retries:
             self._drop_syn_entry(entry)
@@ -425,8 +435,10 @@ class TcpLayer:
         entry.deadline = now + self.config.initial_rto * 2.0**entry.retries
 
     def _drop_syn_entry(self, entry: _SynEntry) -> None:
-        self._half.pop(entry.key, None)
-        entry.listener._half.pop(entry.key, None)
+        if self._half.get(entry.key) is entry:
+            del self._half[entry.key]
+        if entry.listener._half.get(entry.key) is entry:
+            del entry.listener._half[entry.key]
         entry._scheduled = None
 
     def _rst_syn_entry(self, entry: _SynEntry) -> None:
