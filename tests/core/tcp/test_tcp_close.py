@@ -149,6 +149,22 @@ def test_orphaned_fin_wait_2_times_out() -> None:
     assert sock.state is State.CLOSED and h.layer.connections == 0
 
 
+def test_close_in_fin_wait_2_after_shutdown_times_out() -> None:
+    # shutdown(write) first, FIN acked (FIN-WAIT-2, not orphaned: no timer, as Linux);
+    # a later close() orphans the socket and must arm the FIN-WAIT-2 timeout itself.
+    h = Harness(fin_timeout=5.0)
+    sock, synack = h.open_passive()
+    sock.shutdown("write")
+    h.recv_one()
+    h.send(R, synack.seq + 2, ACK)
+    assert sock.state is State.FIN_WAIT_2
+    h.run_timers(30.0)
+    assert sock.state is State.FIN_WAIT_2  # the application may still read
+    sock.close()
+    h.run_timers(h.now + 6.0)
+    assert sock.state is State.CLOSED and h.layer.connections == 0
+
+
 def test_abort_sends_rst() -> None:
     h = Harness()
     sock, synack = h.open_passive()

@@ -234,6 +234,13 @@ class Sim:
             if all(la.poll_at() is None for la in self.layers) and not self.link.queue:
                 break
             self.step_until(self.now + 0.5)
+        # An application whose peer vanished (its RST lost on the faulty link) would wait
+        # forever, as on Linux; it gives up and closes, and the orphan timers end the rest.
+        for side in (0, 1):
+            sock = self.socks[side]
+            if sock is not None and not self.closed_app[side]:
+                sock.close()
+                self.closed_app[side] = True
         self.listener.close()
         self.flush()
         self.step_until(self.now + 120.0)

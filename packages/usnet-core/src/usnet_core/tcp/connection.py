@@ -411,7 +411,10 @@ class TcpSocket:
         self._rd_shut = True
         self._queue_fin()
         if self.state is State.FIN_WAIT_2:
+            # Orphaned in FIN-WAIT-2 (the peer may never send its FIN): Linux's
+            # tcp_fin_timeout. The layer must re-arm this socket's timer.
             self._end_at = self._layer._now + self._cfg.fin_timeout
+            self._layer._mark_dirty(self)
 
     def abort(self) -> None:
         """Reset the connection now (RST to the peer in synchronized states)."""
