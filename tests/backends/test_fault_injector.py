@@ -163,3 +163,32 @@ def test_invalid_probability_rejected() -> None:
     a, _ = memory_pair()
     with pytest.raises(ValueError, match="drop"):
         FaultInjector(a, seed=0, drop=1.5)
+
+
+def test_rate_limit_serialises_and_tail_drops() -> None:
+    # 100,000 B/s and 1,000-byte frames: one frame per 10 ms; the queue holds 50 ms.
+    clock = FakeClock()
+    a, b = memory_pair()
+    inj = FaultInjector(a, seed=0, rate=100_000, rate_queue=0.05, clock=clock)
+    inj.send_batch([frame(i, 1000) for i in range(20)])
+    assert inj.tx_counters.rate_limited == 14  # frames 0-5 start within 50 ms
+    arrived: list[int] = []
+    for step in range(1, 8):
+        clock.now = step * 0.01 + 1e-9  # past the due time despite float rounding
+        inj.flush()
+        arrived += [number(f) for f in b.recv_batch()]
+        assert len(arrived) == min(step, 6)
+    assert arrived == [0, 1, 2, 3, 4, 5]
+    # Once the queue drained, the link takes frames again at its rate.
+    clock.now = 1.0
+    inj.send_batch([frame(99, 1000)])
+    inj.flush()
+    assert b.recv_batch() == []
+    clock.now = 1.01 + 1e-9
+    inj.flush()
+    assert [number(f) for f in b.recv_batch()] == [99]
+
+
+def test_rate_limit_off_by_default() -> None:
+    arrived, inj = run_tx(50, seed=1)
+    assert len(arrived) == 50 and inj.tx_counters.rate_limited == 0

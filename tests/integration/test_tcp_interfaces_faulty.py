@@ -2,7 +2,8 @@
 
 The layer-level stateful tests (tests/core/tcp/test_tcp_stateful.py) drive bare TcpLayers;
 this drives the full path (Ethernet, ARP, IPv4, TCP) on a fake clock, with frames dropped,
-duplicated, reordered, corrupted and delayed on the wire, and checks every byte arrives
+duplicated, reordered, corrupted, delayed and rate limited (a slow link with a short queue
+that tail-drops) on the wire, and checks every byte arrives
 exactly once and in order in both directions, and that both ends close cleanly.
 """
 
@@ -46,6 +47,7 @@ def _iface(mac: str, cidr: str, seed: int, cc: str) -> Interface:
     duplicate=st.sampled_from([0.0, 0.02]),
     reorder=st.sampled_from([0.0, 0.02, 0.1]),
     corrupt=st.sampled_from([0.0, 0.01]),
+    rate=st.sampled_from([0.0, 5_000_000.0, 500_000.0]),
     cc=st.sampled_from(["newreno", "cubic"]),
     size_a=st.integers(0, 300_000),
     size_b=st.integers(0, 100_000),
@@ -56,6 +58,7 @@ def test_bytes_arrive_exactly_once_in_order(
     duplicate: float,
     reorder: float,
     corrupt: float,
+    rate: float,
     cc: str,
     size_a: int,
     size_b: int,
@@ -64,7 +67,7 @@ def test_bytes_arrive_exactly_once_in_order(
     raw_a, raw_b = memory_pair(queue_limit=100_000)
     dev_a = FaultInjector(
         raw_a, seed, drop=drop, duplicate=duplicate, reorder=reorder, corrupt=corrupt,
-        delay=0.001, clock=clock,
+        delay=0.001, rate=rate, rate_queue=0.02, clock=clock,
     )  # fmt: skip
     dev_b = raw_b
     ia = _iface("02:00:00:00:07:01", "10.7.0.1/24", seed, cc)

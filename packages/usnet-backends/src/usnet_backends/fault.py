@@ -33,6 +33,7 @@ class FaultCounters:
     reordered: int = 0
     corrupted: int = 0
     delayed: int = 0
+    rate_limited: int = 0  # tail-dropped because the rate limiter's queue was full
 
 
 class _Direction:
@@ -46,6 +47,20 @@ class _Direction:
         self.timed: list[tuple[float, int, bytes]] = []  # (due, seq, frame) heap
         self.ready: collections.deque[bytes] = collections.deque()
         self._seq = itertools.count()
+        self.link_free = 0.0  # when the rate-limited link finishes its last frame
+
+    def _shape(self, size: int, due: float, now: float) -> float | None:
+        """The due time after rate limiting (a serialising link with a bounded queue),
+        or None when the queue is full and the frame is tail-dropped."""
+        rate = self.owner.rate
+        if rate <= 0:
+            return due
+        start = max(now, self.link_free)
+        if start - now > self.owner.rate_queue:
+            self.counters.rate_limited += 1
+            return None
+        self.link_free = start + size / rate
+        return max(due, self.link_free)
 
     def _emit(self, frame: bytes, due: float, now: float) -> None:
         if due > now:
@@ -82,7 +97,9 @@ class _Direction:
                 self._emit(data, due, now)
             return
         for _ in range(copies):
-            self._emit(data, due, now)
+            shaped = self._shape(len(data), due, now)
+            if shaped is not None:
+                self._emit(data, shaped, now)
         if self.held is not None:
             held, _ = self.held
             self.held = None
@@ -108,9 +125,11 @@ class FaultInjector(DeviceBase):
     Probabilities are per frame in [0, 1]. `reorder` holds a frame back and releases it
     right after the next frame in the same direction (or after `reorder_timeout` seconds if
     none comes). `delay` + uniform [0, `jitter`) seconds delays each frame; `corrupt` flips
-    one bit after the Ethernet header. Held frames leave on the next `recv_batch`,
-    `send_batch` or `flush` once due; `poll_at()` says when that is, so an adapter should
-    wake by min(core deadline, `poll_at()`).
+    one bit after the Ethernet header. `rate` (bytes per second, 0 = unlimited) serialises
+    frames like a slow link whose queue holds at most `rate_queue` seconds of data; frames
+    beyond that are tail-dropped (counted as `rate_limited`). Held frames leave on the next
+    `recv_batch`, `send_batch` or `flush` once due; `poll_at()` says when that is, so an
+    adapter should wake by min(core deadline, `poll_at()`).
     """
 
     def __init__(
@@ -125,6 +144,8 @@ class FaultInjector(DeviceBase):
         delay: float = 0.0,
         jitter: float = 0.0,
         reorder_timeout: float = 0.05,
+        rate: float = 0.0,
+        rate_queue: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Wrap `device`; see the class docstring for the fault model."""
@@ -136,8 +157,10 @@ class FaultInjector(DeviceBase):
         ):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{label} must be a probability in [0, 1], not {p!r}")
-        if delay < 0 or jitter < 0 or reorder_timeout < 0:
-            raise ValueError("delay, jitter and reorder_timeout must not be negative")
+        if delay < 0 or jitter < 0 or reorder_timeout < 0 or rate < 0 or rate_queue < 0:
+            raise ValueError(
+                "delay, jitter, reorder_timeout, rate and rate_queue must not be negative"
+            )
         self.inner = device
         self.seed = seed
         self.drop = drop
@@ -147,6 +170,8 @@ class FaultInjector(DeviceBase):
         self.delay = delay
         self.jitter = jitter
         self.reorder_timeout = reorder_timeout
+        self.rate = rate
+        self.rate_queue = rate_queue
         self.clock = clock
         self._rx = _Direction(self, f"{seed}/rx")
         self._tx = _Direction(self, f"{seed}/tx")
