@@ -48,7 +48,7 @@ from typing import Generic, TypeVar
 import pytest
 from netns_harness import KernelPeer
 from stack_driver import Driver, driving
-from usnet_backends.device import Device, DeviceBase, DeviceStats, Frame, Offloads
+from usnet_backends.device import Device, DeviceWrapper, Frame
 from usnet_backends.fault import FaultInjector
 from usnet_backends.pcap import PcapWriter, read_pcap
 from usnet_core import errors
@@ -583,7 +583,7 @@ def handshake(trace: list[Seg]) -> tuple[Seg, Seg]:
     return syn, synack
 
 
-class DropSeq(DeviceBase):
+class DropSeq(DeviceWrapper):
     """Wraps a Device; for each `offset: times` in `drops`, drops the first `times`
     outgoing usnet data segments that carry byte `offset` of the stream (counted from
     usnet's SYN): deterministic losses, also of retransmissions."""
@@ -594,30 +594,6 @@ class DropSeq(DeviceBase):
         self.left = dict(drops)
         self.dropped = 0
         self._isn: int | None = None
-
-    @property
-    def mtu(self) -> int:
-        """The wrapped device's MTU."""
-        return self.inner.mtu
-
-    @property
-    def mac(self) -> bytes | None:
-        """The wrapped device's MAC."""
-        return self.inner.mac
-
-    @property
-    def offloads(self) -> Offloads:
-        """The wrapped device's offloads."""
-        return self.inner.offloads
-
-    @property
-    def stats(self) -> DeviceStats:
-        """The wrapped device's counters."""
-        return self.inner.stats
-
-    def fileno(self) -> int:
-        """The wrapped device's fd."""
-        return self.inner.fileno()
 
     def recv_batch(self, limit: int = 64) -> list[bytes]:
         """Frames from the wrapped device, untouched."""

@@ -107,6 +107,36 @@ class DeviceBase:
         self.close()
 
 
+class DeviceWrapper(DeviceBase):
+    """Base of wrappers (FaultInjector, PcapWriter): forwards what they do not change."""
+
+    inner: Device
+
+    @property
+    def mtu(self) -> int:
+        """The wrapped device's MTU."""
+        return self.inner.mtu
+
+    @property
+    def mac(self) -> bytes | None:
+        """The wrapped device's MAC."""
+        return self.inner.mac
+
+    @property
+    def offloads(self) -> Offloads:
+        """The wrapped device's offloads."""
+        return self.inner.offloads
+
+    @property
+    def stats(self) -> DeviceStats:
+        """The wrapped device's counters."""
+        return self.inner.stats
+
+    def fileno(self) -> int:
+        """The wrapped device's fd."""
+        return self.inner.fileno()
+
+
 def closed_error() -> OSError:
     """The error raised by I/O on a closed device."""
     return OSError(errno.EBADF, "I/O on a closed usnet device")

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .device import Device, DeviceBase, DeviceStats, Frame, Offloads
+from .device import Device, DeviceWrapper, Frame
 
 __all__ = ["FaultCounters", "FaultInjector"]
 
@@ -119,7 +119,7 @@ class _Direction:
         return min(times, default=None)
 
 
-class FaultInjector(DeviceBase):
+class FaultInjector(DeviceWrapper):
     """Wraps any Device and applies a seeded fault model to frames in both directions.
 
     Probabilities are per frame in [0, 1]. `reorder` holds a frame back and releases it
@@ -185,30 +185,6 @@ class FaultInjector(DeviceBase):
     def tx_counters(self) -> FaultCounters:
         """What was done to sent frames."""
         return self._tx.counters
-
-    @property
-    def mtu(self) -> int:
-        """The wrapped device's MTU."""
-        return self.inner.mtu
-
-    @property
-    def mac(self) -> bytes | None:
-        """The wrapped device's MAC."""
-        return self.inner.mac
-
-    @property
-    def offloads(self) -> Offloads:
-        """The wrapped device's offloads."""
-        return self.inner.offloads
-
-    @property
-    def stats(self) -> DeviceStats:
-        """The wrapped device's counters (faults are in rx_counters / tx_counters)."""
-        return self.inner.stats
-
-    def fileno(self) -> int:
-        """The wrapped device's fd (frames held here are announced by `poll_at`, not the fd)."""
-        return self.inner.fileno()
 
     def poll_at(self) -> float | None:
         """When held frames become due (-inf if some are ready now); None if nothing is held."""

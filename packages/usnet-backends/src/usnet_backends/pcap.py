@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
-from .device import Device, DeviceBase, DeviceStats, Frame, Offloads
+from .device import Device, DeviceWrapper, Frame
 
 __all__ = ["LINKTYPE_ETHERNET", "PcapWriter", "read_pcap"]
 
@@ -18,7 +18,7 @@ _GLOBAL = struct.Struct("<IHHiIII")
 _RECORD = struct.Struct("<IIII")
 
 
-class PcapWriter(DeviceBase):
+class PcapWriter(DeviceWrapper):
     """Wraps any Device and writes each received and sent frame to a pcap (Wireshark) file.
 
     `path_or_file` is a path (opened, truncated, and closed with the device) or a binary file
@@ -46,30 +46,6 @@ class PcapWriter(DeviceBase):
         self._file.write(_GLOBAL.pack(_MAGIC, 2, 4, 0, 0, snaplen, LINKTYPE_ETHERNET))
         self._file.flush()
         self._closed = False
-
-    @property
-    def mtu(self) -> int:
-        """The wrapped device's MTU."""
-        return self.inner.mtu
-
-    @property
-    def mac(self) -> bytes | None:
-        """The wrapped device's MAC."""
-        return self.inner.mac
-
-    @property
-    def offloads(self) -> Offloads:
-        """The wrapped device's offloads."""
-        return self.inner.offloads
-
-    @property
-    def stats(self) -> DeviceStats:
-        """The wrapped device's counters."""
-        return self.inner.stats
-
-    def fileno(self) -> int:
-        """The wrapped device's fd."""
-        return self.inner.fileno()
 
     def _record(self, frames: Iterable[Frame]) -> None:
         now = self.clock()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+from types import TracebackType
+from typing import Self
 
 
 class SocketOptions:
@@ -58,3 +60,21 @@ class TimeoutMethods:
     def set_nonblocking(self, nonblocking: bool) -> None:
         """Make calls raise BlockingIOError instead of waiting."""
         self._opts.nonblocking = nonblocking
+
+
+class Closing:
+    """`with` support for anything with a close() method."""
+
+    def close(self) -> None:
+        """Release the object."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

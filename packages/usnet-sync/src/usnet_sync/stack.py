@@ -20,13 +20,13 @@ import select
 import threading
 import time
 from collections.abc import Callable, Sequence
-from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import Protocol, TypeVar
 
 from usnet_backends.device import Device
 from usnet_core.errors import WouldBlock
 from usnet_core.iface import Interface
 
+from usnet_sync.options import Closing
 from usnet_sync.readiness import ReadinessFd
 
 T = TypeVar("T")
@@ -101,7 +101,7 @@ class Waiter:
             self._readiness = None
 
 
-class Stack:
+class Stack(Closing):
     """An Interface over a Device, driven for blocking sockets (thread-safe in MULTI mode)."""
 
     def __init__(
@@ -313,14 +313,3 @@ class Stack:
         finally:
             if self._on_close is not None:
                 self._on_close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

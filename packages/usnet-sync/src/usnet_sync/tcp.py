@@ -16,15 +16,14 @@ import select
 import socket
 import time
 from collections.abc import Callable, Iterator
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import TypeVar
 
 from usnet_core.errors import AddressInUse, WouldBlock
 from usnet_core.tcp import TcpListener as CoreListener
 from usnet_core.tcp import TcpSocket as CoreSocket
 
 from usnet_sync.addr import Address, from_endpoint, parse_host, to_endpoint
-from usnet_sync.options import SocketOptions, TimeoutMethods, check_timeout
+from usnet_sync.options import Closing, SocketOptions, TimeoutMethods, check_timeout
 from usnet_sync.stack import Mode, Stack, Waiter
 
 T = TypeVar("T")
@@ -64,7 +63,7 @@ def _shutdown_how(how: str | int) -> str:
     raise ValueError(f"shutdown how must be 'read', 'write', 'both' or SHUT_*, not {how!r}")
 
 
-class TcpStream(TimeoutMethods):
+class TcpStream(TimeoutMethods, Closing):
     """A TCP connection: over usnet, or over the kernel for local peers and in host mode."""
 
     def __init__(
@@ -343,17 +342,6 @@ class TcpStream(TimeoutMethods):
             stack.unregister(core)
             stack.run(core.close)
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         if self._closed:
             return "<usnet_sync.TcpStream closed>"
@@ -363,7 +351,7 @@ class TcpStream(TimeoutMethods):
             return "<usnet_sync.TcpStream>"
 
 
-class TcpListener(TimeoutMethods):
+class TcpListener(TimeoutMethods, Closing):
     """A listening TCP socket on usnet (and on the kernel's 127.0.0.1 at the same port)."""
 
     def __init__(
@@ -563,17 +551,6 @@ class TcpListener(TimeoutMethods):
         if core is not None and stack is not None and not stack.closed:
             stack.unregister(core)
             stack.run(core.close)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{self.local_addr()}"

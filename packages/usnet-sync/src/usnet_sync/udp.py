@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import errno
-from types import TracebackType
-from typing import Self
 
 from usnet_core.udp import UdpSocket as CoreUdpSocket
 
 from usnet_sync.addr import Address, from_endpoint, to_endpoint
 from usnet_sync.host import HostDriver, KernelUdpCore
-from usnet_sync.options import SocketOptions, TimeoutMethods
+from usnet_sync.options import Closing, SocketOptions, TimeoutMethods
 from usnet_sync.stack import Mode, Stack, Waiter
 
 
@@ -37,7 +35,7 @@ class _Shared(SocketOptions):
         return shared
 
 
-class UdpSocket(TimeoutMethods):
+class UdpSocket(TimeoutMethods, Closing):
     """A UDP socket on the userspace stack: `UdpSocket.bind(("0.0.0.0", 5353))`."""
 
     def __init__(self, shared: _Shared) -> None:
@@ -181,17 +179,6 @@ class UdpSocket(TimeoutMethods):
         if s.refs == 0 and not s.stack.closed:
             s.stack.unregister(s.core)
             s.stack.run(s.core.close)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         if self._closed:
