@@ -209,3 +209,21 @@ def test_no_fds_leak(netns: str) -> None:
             wait_for(dev, lambda f: is_arp(f) and parse_arp(f)["op"] == 2)
     assert open_fds() == before
     assert not any(name.startswith("usnet") for name in link_names(netns))
+
+
+def test_create_from_inside_a_running_asyncio_loop() -> None:
+    # pyroute2's synchronous API cannot run inside a running event loop; the netlink work
+    # moves to a worker thread (a usnet socket made from a coroutine, or asyncio under
+    # patch_socket, creates the stack's TAP here).
+    import asyncio
+
+    async def main() -> str:
+        with NetnsScope() as scope:
+            ns = scope.netns()
+            dev = TapDevice.create(host_ip="10.98.0.1", netns=ns)
+            try:
+                return dev.name
+            finally:
+                dev.close()
+
+    assert asyncio.run(main()).startswith("usnet")

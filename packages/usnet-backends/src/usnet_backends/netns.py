@@ -6,10 +6,13 @@ namespace of a live run (possibly a parallel test process) from one a crashed ru
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import ctypes
 import ctypes.util
 import errno
+import functools
 import os
 import secrets
 import threading
@@ -57,6 +60,26 @@ def _ns_path(name: str) -> str:
     return name if "/" in name else f"{NETNS_RUN_DIR}/{name}"
 
 
+def off_event_loop(fn: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Run `fn` in a worker thread when this thread runs an asyncio event loop.
+
+    pyroute2's synchronous IPRoute drives its own coroutines with run_until_complete on the
+    calling thread's loop, which fails inside a running loop (a usnet socket created from a
+    coroutine, asyncio under patch_socket). The worker starts in the caller's namespace.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return fn(*args, **kwargs)
+        with concurrent.futures.ThreadPoolExecutor(1, "usnet-netlink") as pool:
+            return pool.submit(fn, *args, **kwargs).result()
+
+    return wrapper
+
+
 @contextlib.contextmanager
 def ipr(netns: str | None = None) -> Iterator[Any]:
     """An `IPRoute` bound to `netns` (None: the calling thread's namespace); never creates one."""
@@ -71,6 +94,7 @@ def ipr(netns: str | None = None) -> Iterator[Any]:
         yield handle
 
 
+@off_event_loop
 def create_netns(prefix: str = "usnet-", *, lo_up: bool = True) -> str:
     """Create a uniquely named network namespace and return its name (loopback up)."""
     name = f"{prefix}{os.getpid()}-{secrets.token_hex(4)}"
@@ -90,6 +114,7 @@ def create_netns(prefix: str = "usnet-", *, lo_up: bool = True) -> str:
     return name
 
 
+@off_event_loop
 def remove_netns(name: str) -> None:
     """Remove a named namespace; a missing one is not an error."""
     with contextlib.suppress(FileNotFoundError):
@@ -176,6 +201,7 @@ def _configure(
         handle.link("set", index=index, state="up")
 
 
+@off_event_loop
 def veth_pair(
     netns_a: str | None,
     netns_b: str | None,
@@ -299,6 +325,7 @@ def _process_start(pid: int) -> float | None:
     return _boot_time() + ticks / os.sysconf("SC_CLK_TCK")
 
 
+@off_event_loop
 def cleanup_stale(prefix: str = "usnet-") -> list[str]:
     """Remove namespaces named `prefix...` that no live process of ours owns; return their names.
 

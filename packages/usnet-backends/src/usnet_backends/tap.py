@@ -15,7 +15,7 @@ import struct
 from collections.abc import Iterable
 
 from .device import DeviceBase, DeviceStats, Frame, Offloads, closed_error
-from .netns import ipr, run_in_netns
+from .netns import ipr, off_event_loop, run_in_netns
 
 __all__ = ["TapDevice"]
 
@@ -98,6 +98,7 @@ class TapDevice(DeviceBase):
         self._fd = fd
 
     @classmethod
+    @off_event_loop
     def create(
         cls,
         name: str | None = None,
@@ -129,6 +130,7 @@ class TapDevice(DeviceBase):
             raise
 
     @classmethod
+    @off_event_loop
     def attach(cls, name: str, netns: str | None = None) -> TapDevice:
         """Open the existing TAP `name` (typically persistent); close leaves it in place."""
         with ipr(netns) as handle:
