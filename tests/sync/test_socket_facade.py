@@ -722,3 +722,18 @@ def test_kernel_client_reaches_facade_listener_via_loopback() -> None:
                 assert peer[0] == "127.0.0.1"
                 kernel.sendall(b"via the kernel")
                 assert conn.recv(100) == b"via the kernel"
+
+
+def test_usnet_sync_socket_is_callable_like_the_class() -> None:
+    # DESIGN/issue: `from usnet_sync import socket` names the socket class beside
+    # create_connection; the module stays importable with all its names.
+    import socket as stdlib
+
+    import usnet_sync
+    from usnet_sync import socket as facade
+
+    sock = usnet_sync.socket(stdlib.AF_UNIX, stdlib.SOCK_STREAM)  # other families: kernel
+    assert isinstance(sock, stdlib.socket)
+    sock.close()
+    assert facade.create_connection is usnet_sync.create_connection
+    assert isinstance(facade.socket, type)

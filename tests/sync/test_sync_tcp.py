@@ -229,3 +229,22 @@ def test_listener_ttl_applies_to_accepted_connections() -> None:
         conn.close()
         stream.close()
         listener.close()
+
+
+def test_addresses_are_validated_and_resolved_like_the_socket_module() -> None:
+    with stack_pair() as (a, b):
+        with pytest.raises(OverflowError):
+            TcpStream.connect((B_IP, 70000), stack=a)
+        with pytest.raises(TypeError):
+            TcpStream.connect((B_IP, "80"), stack=a)  # type: ignore[arg-type]
+        listener = TcpListener.bind(f"{B_IP}:0", stack=b, loopback=False)  # usnet_sockets form
+        port = listener.local_addr()[1]
+        stream = TcpStream.connect(f"{B_IP}:{port}", stack=a)
+        conn, _ = listener.accept()
+        assert stream.peer_addr() == (B_IP, port)
+        conn.close()
+        stream.close()
+        listener.close()
+        local = TcpListener.bind(("localhost", 0), stack=b)  # a name, resolved in the stack
+        assert local.local_addr()[0] == "127.0.0.1"
+        local.close()

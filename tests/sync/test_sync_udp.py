@@ -137,3 +137,15 @@ def test_host_mode_uses_kernel_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
     assert client.ttl() == 7
     server.close()
     client.close()
+
+
+def test_names_and_host_port_strings() -> None:
+    with stack_pair() as (a, b):
+        sb = UdpSocket.bind(f"{B_IP}:5353", stack=b)
+        sb.set_read_timeout(5.0)
+        sa = UdpSocket.bind(("0.0.0.0", 0), stack=a)
+        sa.send_to(b"by string", f"{B_IP}:5353")
+        assert sb.recv() == b"by string"
+        assert repr(sb) == f"<usnet_sync.UdpSocket {B_IP}:5353>"
+        with pytest.raises(OverflowError):
+            sa.send_to(b"x", (B_IP, 65536))

@@ -28,8 +28,30 @@ class UsnetError(OSError):
         super().__init__(code, message or _strerror(code))
 
 
+# glibc's strerror() texts, so messages read like the kernel socket's (the core may not
+# import os for os.strerror).
+_MESSAGES = {
+    errno.ECONNREFUSED: "Connection refused",
+    errno.ECONNRESET: "Connection reset by peer",
+    errno.ECONNABORTED: "Software caused connection abort",
+    errno.ETIMEDOUT: "Connection timed out",
+    errno.EPIPE: "Broken pipe",
+    errno.EHOSTUNREACH: "No route to host",
+    errno.ENETUNREACH: "Network is unreachable",
+    errno.EADDRINUSE: "Address already in use",
+    errno.EADDRNOTAVAIL: "Cannot assign requested address",
+    errno.ENOTCONN: "Transport endpoint is not connected",
+    errno.EINVAL: "Invalid argument",
+    errno.EAGAIN: "Resource temporarily unavailable",
+    errno.EMSGSIZE: "Message too long",
+    errno.EBADF: "Bad file descriptor",
+    errno.EACCES: "Permission denied",
+    errno.EIO: "Input/output error",
+}
+
+
 def _strerror(code: int) -> str:
-    return errno.errorcode.get(code, "EIO")
+    return _MESSAGES.get(code) or errno.errorcode.get(code, "Unknown error")
 
 
 class ConnectionRefused(UsnetError, ConnectionRefusedError):

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from usnet_sync.stack import Stack
 
 Address = tuple[str, int]
 Endpoint = tuple[int, int]
@@ -24,10 +28,15 @@ def parse_host(host: str) -> int:
         raise socket.gaierror(socket.EAI_NONAME, f"not an IPv4 address: {host!r}") from None
 
 
-def to_endpoint(address: tuple[str, int] | tuple[str, int, int, int]) -> Endpoint:
-    """("10.0.0.1", 80) -> (167772161, 80), validating the port like the socket module."""
+def split_address(address: object) -> tuple[str, int]:
+    """(host, port) or the usnet_sockets "host:port" string, validated like the socket module."""
+    if isinstance(address, str):
+        host, sep, port_text = address.rpartition(":")
+        if not sep or not port_text.isdigit() or int(port_text) > 65535:
+            raise ValueError(f"invalid socket address: {address!r}")
+        return host, int(port_text)
     if not isinstance(address, tuple) or len(address) < 2:
-        raise TypeError("address must be a (host, port) tuple")
+        raise TypeError("address must be a (host, port) tuple or a 'host:port' string")
     host, port = address[0], address[1]
     if not isinstance(host, str):
         raise TypeError(f"host must be a str, not {type(host).__name__}")
@@ -35,7 +44,30 @@ def to_endpoint(address: tuple[str, int] | tuple[str, int, int, int]) -> Endpoin
         raise TypeError(f"port must be an int, not {type(port).__name__}")
     if not 0 <= port <= 65535:
         raise OverflowError("port must be 0-65535.")
+    return host, port
+
+
+def to_endpoint(address: tuple[str, int] | tuple[str, int, int, int]) -> Endpoint:
+    """("10.0.0.1", 80) -> (167772161, 80) for IPv4 literals (names raise gaierror)."""
+    host, port = split_address(address)
     return parse_host(host), port
+
+
+def resolve_ips(host: str, stack: Stack | None = None, timeout: float | None = None) -> list[int]:
+    """IPv4 literals directly; names through usnet_sync.resolve (in-stack DNS)."""
+    try:
+        return [parse_host(host)]
+    except socket.gaierror:
+        pass
+    from usnet_sync.resolve import resolve  # noqa: PLC0415 (import cycle)
+
+    return [parse_host(ip) for ip in resolve(host, stack=stack, timeout=timeout)]
+
+
+def resolve_endpoint(address: object, stack: Stack | None = None) -> Endpoint:
+    """(host, port) or "host:port" as (int, port), resolving a name inside the stack."""
+    host, port = split_address(address)
+    return resolve_ips(host, stack)[0], port
 
 
 def from_endpoint(endpoint: Endpoint) -> Address:

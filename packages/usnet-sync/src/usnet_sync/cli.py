@@ -24,6 +24,7 @@ from usnet_backends.config import (
     ENV_VAR,
     ConfigError,
     EnvSettings,
+    StackConfig,
     check_config,
     describe,
     to_json,
@@ -76,10 +77,19 @@ def _cmd_config(args: argparse.Namespace) -> int:
     print(f"{source} is valid. It means:")
     for line in describe(config).splitlines():
         print(f"  {line}")
+    reason = _unsupported(config)
+    if reason is not None:
+        print(f"Note: {reason}.")
     print("Environment:")
     for line in env.describe().splitlines():
         print(f"  {line}")
     return 0
+
+
+def _unsupported(config: StackConfig) -> str | None:
+    from usnet_sync.default import unsupported_reason  # noqa: PLC0415 (keeps startup light)
+
+    return unsupported_reason(config)
 
 
 # --- usnet cleanup ----------------------------------------------------------------------
@@ -218,10 +228,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _error("run", f"{ENV_VAR} is unset: usnet run needs a configuration (see usnet config)")
         return 1
     try:
-        _, notes = check_config(text)
+        config, notes = check_config(text)
         EnvSettings.from_env(os.environ)
     except ConfigError as e:
         _error("run", str(e))
+        return 1
+    reason = _unsupported(config)
+    if reason is not None:
+        _error("run", f"{ENV_VAR}: {reason}")
         return 1
     for note in notes:
         print(f"{PROG} run: note: {ENV_VAR}: {note}", file=sys.stderr)

@@ -27,6 +27,7 @@ from usnet_backends.config import (
     TapCreate,
     config_from_env,
     describe,
+    parse_config,
 )
 from usnet_backends.device import Device
 from usnet_backends.memory import MemoryEnd, memory_pair
@@ -79,13 +80,30 @@ def _memory_end(link: str, mtu: int) -> MemoryEnd:
         return end
 
 
+SUPPORTED_BACKENDS = (TapConfig, MemoryConfig)
+"""The configurations open_stack can run in this version (the others parse and explain)."""
+
+
+def unsupported_reason(config: StackConfig) -> str | None:
+    """Why open_stack cannot run `config` in this version, or None when it can."""
+    if isinstance(config, SUPPORTED_BACKENDS):
+        return None
+    kind = type(config).__name__
+    return (
+        f"the {kind} backend is not available in this version yet (TapConfig and MemoryConfig are)"
+    )
+
+
 def open_stack(
-    config: StackConfig,
+    config: StackConfig | str,
     settings: EnvSettings | None = None,
     *,
     mode: Mode = Mode.MULTI,
 ) -> Stack:
-    """A running Stack for `config` (TapConfig and MemoryConfig so far)."""
+    """A running Stack for `config` (a parsed StackConfig or its JSON text; TapConfig and
+    MemoryConfig so far)."""
+    if isinstance(config, str):
+        config = parse_config(config)
     settings = settings if settings is not None else EnvSettings.from_env()
     device: Device
     if isinstance(config, TapConfig):
@@ -107,10 +125,8 @@ def open_stack(
         device = _memory_end(config.link, mtu)
         mac, ipv4 = _mac(config.mac), config.ipv4
     else:
-        kind = type(config).__name__
-        raise ConfigError(
-            "USNET_SOCKETS", kind, f"the {kind} backend is not available in this version yet"
-        )
+        reason = unsupported_reason(config) or "unsupported"
+        raise ConfigError("USNET_SOCKETS", type(config).__name__, reason)
     try:
         mtu -= settings.reduce_mtu_by
         iface_config = InterfaceConfig(

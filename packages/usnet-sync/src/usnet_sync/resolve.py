@@ -36,6 +36,7 @@ from usnet_backends.config import EnvSettings
 from usnet_core.dns import DEFAULT_ATTEMPTS, DEFAULT_TIMEOUT, DnsError, DnsErrorKind, DnsQuery
 from usnet_core.wire.dns import name_from_str
 
+from usnet_sync.addr import split_address
 from usnet_sync.stack import Stack, StackClosedError
 
 if TYPE_CHECKING:
@@ -535,19 +536,7 @@ def usnet_to_socket_addrs(
 
     ValueError for a string without a valid port; the resolution errors are resolve()'s.
     """
-    if isinstance(address, str):
-        host, sep, port_text = address.rpartition(":")
-        if not sep or not port_text.isdigit() or int(port_text) > 65535:
-            raise ValueError(f"invalid socket address: {address!r}")
-        if host.startswith("[") and host.endswith("]"):
-            raise _gaierror(socket.EAI_FAMILY, host, "IPv6 is not supported yet")
-        port = int(port_text)
-    else:
-        if not isinstance(address, tuple) or len(address) != 2:
-            raise TypeError("address must be a (host, port) tuple or a 'host:port' string")
-        host, port = address
-        if not isinstance(port, int) or isinstance(port, bool):
-            raise TypeError(f"port must be an int, not {type(port).__name__}")
-        if not 0 <= port <= 65535:
-            raise OverflowError("port must be 0-65535.")
+    host, port = split_address(address)
+    if host.startswith("[") and host.endswith("]"):
+        raise _gaierror(socket.EAI_FAMILY, host, "IPv6 is not supported yet")
     return [(ip, port) for ip in resolve(host, stack=stack, timeout=timeout)]

@@ -32,6 +32,7 @@ with a clear error. `detach()` and `dup()` are not supported on usnet sockets.
 from __future__ import annotations
 
 import sys
+import types
 
 if __name__ == "socket":
     # Found as the top-level "socket": a file inside usnet_sync was run by path, which puts
@@ -1544,3 +1545,27 @@ def refuse_tls(sock: object) -> None:
         usnet = cast(socket, sock)
         if usnet._kernel is None or usnet._fd_alias is not None:
             raise OSError(errno.EOPNOTSUPP, _NOT_SUPPORTED_TLS)
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable: `usnet_sync.socket(AF_INET, SOCK_STREAM)` makes a socket.
+
+    Issue and DESIGN name both `from usnet_sync import socket` next to create_connection (the
+    class, as in `from socket import socket`) and the module of the socket names; a callable
+    module serves both: `usnet_sync.socket(...)` and `usnet_sync.socket.create_connection`.
+    For isinstance checks use `usnet_sync.socket.socket`.
+    """
+
+    def __call__(
+        self,
+        family: int = -1,
+        type: int = -1,
+        proto: int = -1,
+        fileno: int | None = None,
+        *,
+        stack: Stack | None = None,
+    ) -> socket:
+        return socket(family, type, proto, fileno, stack=stack)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -22,7 +22,7 @@ from usnet_core.errors import AddressInUse, WouldBlock
 from usnet_core.tcp import TcpListener as CoreListener
 from usnet_core.tcp import TcpSocket as CoreSocket
 
-from usnet_sync.addr import Address, from_endpoint, parse_host, to_endpoint
+from usnet_sync.addr import Address, from_endpoint, resolve_ips, split_address
 from usnet_sync.options import Closing, SocketOptions, TimeoutMethods, check_timeout
 from usnet_sync.stack import Mode, Stack, Waiter
 
@@ -88,13 +88,13 @@ class TcpStream(TimeoutMethods, Closing):
     # -- opening -------------------------------------------------------------------------
 
     @classmethod
-    def connect(cls, address: Address, *, stack: Stack | None = None) -> TcpStream:
+    def connect(cls, address: Address | str, *, stack: Stack | None = None) -> TcpStream:
         """Connect to (host, port), blocking until established or refused."""
         return cls._connect(address, None, stack)
 
     @classmethod
     def connect_timeout(
-        cls, address: Address, timeout: float, *, stack: Stack | None = None
+        cls, address: Address | str, timeout: float, *, stack: Stack | None = None
     ) -> TcpStream:
         """Connect, giving up with TimeoutError after `timeout` seconds."""
         if timeout <= 0:
@@ -102,12 +102,14 @@ class TcpStream(TimeoutMethods, Closing):
         return cls._connect(address, timeout, stack)
 
     @classmethod
-    def _connect(cls, address: Address, timeout: float | None, stack: Stack | None) -> TcpStream:
+    def _connect(
+        cls, address: Address | str, timeout: float | None, stack: Stack | None
+    ) -> TcpStream:
         """Try each address the host resolves to in turn (like Rust's each_addr)."""
-        host, port = address[0], address[1]
+        host, port = split_address(address)
         deadline = None if timeout is None else time.monotonic() + timeout
         last: OSError | None = None
-        for ip in _resolve(host, stack, timeout):
+        for ip in resolve_ips(host, stack, timeout):
             remaining = None if deadline is None else max(0.001, deadline - time.monotonic())
             try:
                 return cls._connect_ip(ip, port, remaining, stack)
@@ -375,7 +377,7 @@ class TcpListener(TimeoutMethods, Closing):
     @classmethod
     def bind(
         cls,
-        address: Address,
+        address: Address | str,
         *,
         stack: Stack | None = None,
         backlog: int | None = None,
@@ -386,7 +388,8 @@ class TcpListener(TimeoutMethods, Closing):
         With loopback (the default) and a wildcard or own address, the kernel's 127.0.0.1
         at the same port is listened on too.
         """
-        ip, port = to_endpoint(address)
+        host, port = split_address(address)
+        ip = resolve_ips(host, stack)[0]
         if _is_loopback(ip) or (stack is None and _host_mode()):
             only = _kernel_listener(from_endpoint((ip, port)), backlog)
             return cls(stack=stack, core=None, kernel=only)
@@ -568,14 +571,3 @@ def _kernel_listener(address: Address, backlog: int | None) -> socket.socket:
         sock.close()
         raise
     return sock
-
-
-def _resolve(host: str, stack: Stack | None, timeout: float | None) -> list[int]:
-    """IPv4 literals directly; names through usnet_sync.resolve (in-stack DNS)."""
-    try:
-        return [parse_host(host)]
-    except socket.gaierror:
-        pass
-    from usnet_sync.resolve import resolve  # noqa: PLC0415 (import cycle)
-
-    return [parse_host(ip) for ip in resolve(host, stack=stack, timeout=timeout)]

@@ -6,7 +6,7 @@ import errno
 
 from usnet_core.udp import UdpSocket as CoreUdpSocket
 
-from usnet_sync.addr import Address, from_endpoint, to_endpoint
+from usnet_sync.addr import Address, from_endpoint, resolve_endpoint
 from usnet_sync.host import HostDriver, KernelUdpCore
 from usnet_sync.options import Closing, SocketOptions, TimeoutMethods
 from usnet_sync.stack import Mode, Stack, Waiter
@@ -44,9 +44,9 @@ class UdpSocket(TimeoutMethods, Closing):
         self._closed = False
 
     @classmethod
-    def bind(cls, address: Address, *, stack: Stack | None = None) -> UdpSocket:
+    def bind(cls, address: Address | str, *, stack: Stack | None = None) -> UdpSocket:
         """A socket bound to (host, port); port 0 picks an ephemeral port."""
-        local = to_endpoint(address)
+        local = resolve_endpoint(address, stack)
         if stack is None:
             from usnet_sync.default import default_stack, mode_from_env  # noqa: PLC0415
 
@@ -71,10 +71,10 @@ class UdpSocket(TimeoutMethods, Closing):
 
     # -- data ------------------------------------------------------------------------
 
-    def send_to(self, data: bytes | bytearray | memoryview, address: Address) -> int:
+    def send_to(self, data: bytes | bytearray | memoryview, address: Address | str) -> int:
         """Send one datagram to (host, port); returns the bytes sent."""
         s = self._s
-        remote = to_endpoint(address)
+        remote = resolve_endpoint(address, s.stack if isinstance(s.stack, Stack) else None)
         return s.stack.call(s.waiter, lambda: s.core.send_to(data, remote), s.timeout(True))
 
     def recv_from(self, bufsize: int = 65535) -> tuple[bytes, Address]:
@@ -95,10 +95,10 @@ class UdpSocket(TimeoutMethods, Closing):
         data, src = s.stack.call(s.waiter, lambda: s.core.peek_from(bufsize), s.timeout(False))
         return data, from_endpoint(src)
 
-    def connect(self, address: Address) -> None:
+    def connect(self, address: Address | str) -> None:
         """Fix the peer: send/recv use it and datagrams from others are dropped."""
         s = self._s
-        remote = to_endpoint(address)
+        remote = resolve_endpoint(address, s.stack if isinstance(s.stack, Stack) else None)
         s.stack.run(lambda: s.core.connect(remote))
 
     def send(self, data: bytes | bytearray | memoryview) -> int:
@@ -184,4 +184,8 @@ class UdpSocket(TimeoutMethods, Closing):
         if self._closed:
             return "<usnet_sync.UdpSocket closed>"
         local = self._shared.core.local
-        return f"<usnet_sync.UdpSocket local={local}>"
+        if local is None:
+            return "<usnet_sync.UdpSocket unbound>"
+        host, port = from_endpoint(local)
+        where = f"{host}:{port}"
+        return f"<usnet_sync.UdpSocket {where}>"
