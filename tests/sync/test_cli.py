@@ -333,3 +333,16 @@ def test_cleanup_removes_stale_macvtap_only() -> None:
     assert result.stdout == (
         "nothing to clean up\nheld 0\nremoved macvtap interface par0pass\nreleased 0\n"
     )
+
+
+def test_backends_not_available_yet_are_explained_and_refused_by_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["config", '"RawConfig"']) == 0  # a valid seed shape: explained
+    assert "not available in this version yet" in capsys.readouterr().out
+    script = tmp_path / "s.py"
+    script.write_text("raise SystemExit(7)\n")
+    monkeypatch.setenv("USNET_SOCKETS", '"RawConfig"')
+    assert cli.main(["run", str(script)]) == 1  # refused before the script runs
+    err = capsys.readouterr().err
+    assert "RawConfig backend is not available" in err and "Traceback" not in err
