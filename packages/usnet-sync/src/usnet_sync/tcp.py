@@ -16,7 +16,7 @@ import select
 import socket
 import time
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Generic, Self, TypeVar
 
 from usnet_core.errors import AddressInUse, WouldBlock
 from usnet_core.tcp import TcpListener as CoreListener
@@ -27,6 +27,7 @@ from usnet_sync.options import Closing, SocketOptions, TimeoutMethods, check_tim
 from usnet_sync.stack import Mode, Stack, Waiter
 
 T = TypeVar("T")
+C = TypeVar("C", bound=CoreSocket | CoreListener)
 # The kernel's own socket API, captured before patch_socket() can replace it: loopback and
 # host-mode connections must stay kernel sockets.
 _KernelSocket = socket.socket
@@ -63,7 +64,55 @@ def _shutdown_how(how: str | int) -> str:
     raise ValueError(f"shutdown how must be 'read', 'write', 'both' or SHUT_*, not {how!r}")
 
 
-class TcpStream(TimeoutMethods, Closing):
+class _Handle(TimeoutMethods, Closing, Generic[C]):
+    """What TcpStream and TcpListener share: a core socket (or a kernel one), options and
+    a waiter, all shared with try_clone() copies; the last handle closes the socket."""
+
+    def __init__(
+        self,
+        *,
+        stack: Stack | None,
+        core: C | None = None,
+        kernel: socket.socket | None = None,
+        options: SocketOptions | None = None,
+        waiter: Waiter | None = None,
+    ) -> None:
+        self._stack = stack
+        self._core: C | None = core
+        self._kernel = kernel
+        self._options = options or SocketOptions()
+        self._waiter = waiter
+        self._closed = False
+
+    def try_clone(self) -> Self:
+        """Another handle to the same socket (it stays open until every handle is closed)."""
+        if self._closed:
+            raise OSError(errno.EBADF, "socket is closed")
+        self._opts.refs += 1
+        return type(self)(
+            stack=self._stack,
+            core=self._core,
+            kernel=self._kernel,
+            options=self._opts,
+            waiter=self._waiter,
+        )
+
+    def _release(self) -> bool:
+        """Close this handle; True when it was the last one (the socket must go now)."""
+        if self._closed:
+            return False
+        self._closed = True
+        self._opts.refs -= 1
+        return self._opts.refs == 0
+
+    def _close_core(self) -> None:
+        core, stack = self._core, self._stack
+        if core is not None and stack is not None and not stack.closed:
+            stack.unregister(core)
+            stack.run(core.close)
+
+
+class TcpStream(_Handle[CoreSocket]):
     """A TCP connection: over usnet, or over the kernel for local peers and in host mode."""
 
     def __init__(
@@ -76,14 +125,9 @@ class TcpStream(TimeoutMethods, Closing):
         waiter: Waiter | None = None,
     ) -> None:
         """Use TcpStream.connect() or TcpListener.accept()."""
-        self._stack = stack
-        self._core = core
-        self._kernel = kernel
-        self._options = options or SocketOptions()
-        self._waiter = waiter
         if core is not None and waiter is None and stack is not None:
-            self._waiter = stack.register(core)
-        self._closed = False
+            waiter = stack.register(core)
+        super().__init__(stack=stack, core=core, kernel=kernel, options=options, waiter=waiter)
 
     # -- opening -------------------------------------------------------------------------
 
@@ -304,19 +348,6 @@ class TcpStream(TimeoutMethods, Closing):
         """True when this connection runs over the kernel's loopback, not usnet."""
         return self._kernel is not None
 
-    def try_clone(self) -> TcpStream:
-        """Another handle to the same connection (closed with its last handle)."""
-        if self._closed:
-            raise OSError(errno.EBADF, "socket is closed")
-        self._opts.refs += 1
-        return TcpStream(
-            stack=self._stack,
-            core=self._core,
-            kernel=self._kernel,
-            options=self._opts,
-            waiter=self._waiter,
-        )
-
     def fileno(self) -> int:
         """A pollable fd: readable when read would not block, writable when write would not."""
         if self._kernel is not None:
@@ -330,19 +361,12 @@ class TcpStream(TimeoutMethods, Closing):
 
     def close(self) -> None:
         """Close this handle; the last one closes the connection gracefully (FIN)."""
-        if self._closed:
-            return
-        self._closed = True
-        self._opts.refs -= 1
-        if self._opts.refs:
+        if not self._release():
             return
         if self._kernel is not None:
             self._kernel.close()
             return
-        core, stack = self._core, self._stack
-        if core is not None and stack is not None and not stack.closed:
-            stack.unregister(core)
-            stack.run(core.close)
+        self._close_core()
 
     def __repr__(self) -> str:
         if self._closed:
@@ -353,26 +377,21 @@ class TcpStream(TimeoutMethods, Closing):
             return "<usnet_sync.TcpStream>"
 
 
-class TcpListener(TimeoutMethods, Closing):
+class TcpListener(_Handle[CoreListener]):
     """A listening TCP socket on usnet (and on the kernel's 127.0.0.1 at the same port)."""
 
     def __init__(
         self,
         *,
         stack: Stack | None,
-        core: CoreListener | None,
-        kernel: socket.socket | None,
+        core: CoreListener | None = None,
+        kernel: socket.socket | None = None,
         options: SocketOptions | None = None,
         waiter: Waiter | None = None,
     ) -> None:
         """Use TcpListener.bind()."""
-        self._stack = stack
-        self._core = core
-        self._kernel = kernel
-        self._options = options or SocketOptions()
-        self._waiter = waiter
+        super().__init__(stack=stack, core=core, kernel=kernel, options=options, waiter=waiter)
         self._ttl: int | None = None
-        self._closed = False
 
     @classmethod
     def bind(
@@ -515,19 +534,6 @@ class TcpListener(TimeoutMethods, Closing):
             return self._ttl
         return self._stack.iface.config.default_ttl if self._stack is not None else 64
 
-    def try_clone(self) -> TcpListener:
-        """Another handle to the same listener."""
-        if self._closed:
-            raise OSError(errno.EBADF, "socket is closed")
-        self._opts.refs += 1
-        return TcpListener(
-            stack=self._stack,
-            core=self._core,
-            kernel=self._kernel,
-            options=self._opts,
-            waiter=self._waiter,
-        )
-
     def fileno(self) -> int:
         """A pollable fd, readable when accept would not block (usnet side only)."""
         if self._closed:
@@ -540,20 +546,13 @@ class TcpListener(TimeoutMethods, Closing):
 
     def close(self) -> None:
         """Stop listening (the last handle): pending connections are reset."""
-        if self._closed:
-            return
-        self._closed = True
-        self._opts.refs -= 1
-        if self._opts.refs:
+        if not self._release():
             return
         if self._kernel is not None:
             with contextlib.suppress(OSError):
                 self._kernel.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept
             self._kernel.close()
-        core, stack = self._core, self._stack
-        if core is not None and stack is not None and not stack.closed:
-            stack.unregister(core)
-            stack.run(core.close)
+        self._close_core()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{self.local_addr()}"
